@@ -1,0 +1,313 @@
+"""Turn validated extraction rows into ``data/derived/effects.csv``.
+
+One outcomes row gives exactly one effects row. Rows that cannot become an
+effect are kept with ``estimable=False`` and a reason. Every effect is signed
+so that positive favours massage; ``derived`` says which formula was used and
+whether the sign was flipped.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+from pathlib import Path
+
+from evidence.effects import calculators as calc
+from evidence.effects.schema import load_sheets
+
+COLUMNS = ("row_id", "study_id", "pmid", "condition", "outcome", "instrument", "timepoint",
+           "timepoint_weeks", "comparison", "comparator_type", "design", "measure", "yi", "vi",
+           "se", "ci_low", "ci_high", "n_massage", "n_control", "favours_massage_positive",
+           "evidence_role", "source", "derived", "estimable", "not_estimable_reason", "label",
+           "risk_of_bias", "k_studies", "i2", "data_type")
+ARM_TYPES = ("arm_mean_sd", "arm_change_sd", "arm_change_se", "arm_change_ci")
+SMD_FORMULAS = {"SMD": (calc.smd, "Hedges' g, metafor exact J"),
+                "SMD_RevMan": (calc.smd_revman, "Hedges' g, RevMan 5 formulas")}
+
+
+class NotEstimable(Exception):
+    """Raised inside a conversion: the row's numbers cannot give an effect (the reason)."""
+
+
+def label(first_author: str, year, study_id: str) -> str:
+    """'Sherman 2010' from first_author 'Sherman KJ' (initials dropped) and year."""
+    words = first_author.split()
+    if len(words) > 1 and re.fullmatch(r"[A-Z]{1,3}", words[-1]):
+        words = words[:-1]
+    name = " ".join(words)
+    if not name:
+        return study_id
+    return f"{name} {int(year)}" if year is not None else name
+
+
+# --- direction ------------------------------------------------------------
+
+def _raw_sign_from_reported(row) -> tuple[float | None, str]:
+    """Sign of (massage minus control) on the scale, from means or a signed diff."""
+    mm, mc = row["mean_massage"], row["mean_control"]
+    if mm is not None and mc is not None and mm != mc:
+        return math.copysign(1, mm - mc), "direction from the arm means"
+    diff, how = row["diff"], row["diff_direction"]
+    if diff not in (None, 0) and how:
+        return math.copysign(1, _oriented(diff, how)), "direction from the reported difference"
+    return None, ""
+
+
+def _oriented(value: float, diff_direction: str) -> float:
+    """A reported difference turned into massage minus control."""
+    return value if diff_direction == "massage_minus_control" else -value
+
+
+def _favour(yi: float, row, notes: list[str]) -> float:
+    """Apply the scale direction: positive = favours massage."""
+    if row["scale_direction"] == "higher_worse":
+        notes.append("sign flipped (higher_worse)")
+        return -yi
+    notes.append("sign kept (higher_better)")
+    return yi
+
+
+# --- per data type --------------------------------------------------------
+
+def _arm_sd(row, arm: str, notes: list[str]) -> float:
+    n = row[f"n_{arm}"]
+    if row[f"sd_{arm}"] is not None:
+        return row[f"sd_{arm}"]
+    if row[f"se_{arm}"] is not None:
+        notes.append(f"SD {arm} = SE*sqrt(n)")
+        return calc.sd_from_se(row[f"se_{arm}"], n)
+    sd, how = calc.sd_from_ci(row[f"ci_low_{arm}"], row[f"ci_high_{arm}"], n)
+    notes.append(f"SD {arm} = sqrt(n)*CI width/(2 {how} quantile)")
+    return sd
+
+
+def _arms(row, smd_measure: str, notes: list[str]):
+    change = row["data_type"] != "arm_mean_sd"
+    what = "change scores (follow-up minus baseline)" if change else "post means"
+    if row["comparator_type"] == "none":
+        n, m = row["n_massage"], row["mean_massage"]
+        if row["sd_massage"] is None and row["se_massage"] is not None:
+            se = row["se_massage"]
+        elif row["sd_massage"] is not None:
+            se = row["sd_massage"] / math.sqrt(n)
+            notes.append("SE = SD/sqrt(n)")
+        else:
+            se, how = calc.se_from_ci(row["ci_low_massage"], row["ci_high_massage"], n=n, df=n - 1)
+            notes.append(f"SE from CI ({how})")
+        if not change:
+            raise NotEstimable("uncontrolled post values without baseline: no change to estimate")
+        yi, vi = calc.within_group_change(m, se)
+        notes.insert(0, "MD = within-group change of the massage arm (uncontrolled, not vs control)")
+        return "MD", yi, vi
+    sd_m = _arm_sd(row, "massage", notes)
+    sd_c = _arm_sd(row, "control", notes)
+    fn, name = SMD_FORMULAS[smd_measure]
+    yi, vi = fn(row["mean_massage"], sd_m, row["n_massage"], row["mean_control"], sd_c,
+                row["n_control"])
+    notes.insert(0, f"SMD ({name}) from {what}")
+    return "SMD", yi, vi
+
+
+def _needs_n(row):
+    n1, n2 = row["n_massage"], row["n_control"]
+    if n1 is None or n2 is None:
+        raise NotEstimable("n per arm not reported: the statistic cannot be converted to an SMD")
+    return n1, n2
+
+
+def _from_test(row, notes: list[str]):
+    """t, F(1, df) or exact p -> Hedges' g (independent groups)."""
+    n1, n2 = _needs_n(row)
+    kind = row["data_type"]
+    if kind == "t_stat" and row["diff_direction"]:
+        t = _oriented(row["t"], row["diff_direction"])
+        notes.append("SMD (Hedges' g, metafor exact J) from t: d = t*sqrt(1/n1+1/n2)")
+    else:
+        sign, how = _raw_sign_from_reported(row)
+        if sign is None:
+            raise NotEstimable(f"{kind}: direction of the difference not reported")
+        if kind == "t_stat":
+            t = sign * abs(row["t"])
+            notes.append("SMD (Hedges' g, metafor exact J) from |t|: d = t*sqrt(1/n1+1/n2)")
+        elif kind == "f_stat":
+            t = sign * calc.t_from_f(row["f"])
+            notes.append("SMD (Hedges' g, metafor exact J) from F(1,df): t = sqrt(F)")
+        else:
+            sided = int(row["p_sided"] or 2)
+            df = row["df"] if row["df"] is not None else n1 + n2 - 2
+            t = sign * calc.t_from_p(row["p"], df, sided)
+            notes.append(f"SMD (Hedges' g, metafor exact J) from exact p ({sided}-sided, t on {df:g} df)")
+        notes.append(how)
+    return ("SMD", *calc.smd_from_t(t, n1, n2))
+
+
+def _from_reported(row, notes: list[str]):
+    """A reported difference or estimate with CI or SE (MD, SMD, pooled)."""
+    kind = row["data_type"]
+    if kind.startswith("mean_diff"):
+        value, measure = row["diff"], "MD"
+        if kind == "mean_diff_se":
+            se = row["diff_se"]
+            notes.append("MD with reported SE")
+        else:
+            n1, n2 = row["n_massage"], row["n_control"]
+            small = None if n1 is None or n2 is None else min(n1, n2)
+            df = None if small is None else n1 + n2 - 2
+            se, how = calc.se_from_ci(row["diff_ci_low"], row["diff_ci_high"], n=small, df=df)
+            notes.append(f"MD; SE from CI ({how})")
+    else:
+        value = row["estimate"]
+        measure = "MD" if kind == "pooled_md_ci" else "SMD"
+        se, _ = calc.se_from_ci(row["estimate_ci_low"], row["estimate_ci_high"])
+        what = "pooled " if kind.startswith("pooled") else ""
+        notes.append(f"{what}{measure} as reported; SE = CI width/(2*1.96)")
+    if row["diff_direction"] == "control_minus_massage":
+        notes.append("reported as control minus massage: negated")
+    return measure, _oriented(value, row["diff_direction"]), se**2
+
+
+def _from_counts(row, notes: list[str]):
+    a, c = row["events_massage"], row["events_control"]
+    b, d = row["n_massage"] - a, row["n_control"] - c
+    yi, vi = calc.log_or(a, b, c, d)
+    corrected = calc.with_zero_correction(a, b, c, d)[1]
+    notes.append("logOR from counts (massage over control)"
+                 + ("; 0.5 added to all cells (a zero cell)" if corrected else ""))
+    return "logOR", yi, vi
+
+
+INTENDED = {**dict.fromkeys(ARM_TYPES, "SMD"), "t_stat": "SMD", "f_stat": "SMD", "p_only": "SMD",
+            "mean_diff_ci": "MD", "mean_diff_se": "MD", "smd_ci": "SMD", "pooled_smd_ci": "SMD",
+            "pooled_md_ci": "MD", "counts": "logOR", "not_reported": ""}
+
+
+def compute(row, smd_measure: str = "SMD") -> dict:
+    """The effect of one validated outcomes row: measure, yi, vi, derived, estimable, reason."""
+    kind, notes = row["data_type"], []
+    out = {"measure": INTENDED[kind], "yi": None, "vi": None, "derived": "",
+           "estimable": False, "not_estimable_reason": ""}
+    try:
+        if kind == "not_reported":
+            raise NotEstimable(f"not reported: {row['missing_reason']}")
+        if row["comparator_type"] == "none" and kind not in ARM_TYPES:
+            raise NotEstimable(f"uncontrolled row with data_type {kind}: record the massage arm's "
+                               "change as arm_change_*")
+        if kind in ARM_TYPES:
+            measure, yi, vi = _arms(row, smd_measure, notes)
+        elif kind in ("t_stat", "f_stat", "p_only"):
+            measure, yi, vi = _from_test(row, notes)
+        elif kind == "counts":
+            measure, yi, vi = _from_counts(row, notes)
+        else:
+            measure, yi, vi = _from_reported(row, notes)
+    except NotEstimable as exc:
+        out["not_estimable_reason"] = str(exc)
+        out["derived"] = "; ".join(notes)
+        return out
+    yi = _favour(yi, row, notes)
+    out.update(measure=measure, yi=yi, vi=vi, estimable=True, derived="; ".join(notes))
+    return out
+
+
+# --- shared arms ----------------------------------------------------------
+
+def split_shared_arms(rows: list[dict]) -> None:
+    """Halve (or divide by k) the n of an arm that k comparisons of one trial share.
+
+    Cochrane Handbook 23.3.4: a shared arm counted in several comparisons of one
+    analysis is a unit-of-analysis error; splitting its n avoids double counting.
+    A shared arm is recognised by identical numbers for that arm in rows of the
+    same study, outcome, instrument and timepoint. Rows are updated in place.
+    """
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        if row["data_type"] in ARM_TYPES + ("counts",) and row["comparator_type"] != "none":
+            key = (row["study_id"], row["outcome"], row["instrument"], row["timepoint"])
+            groups.setdefault(key, []).append(row)
+    for members in groups.values():
+        for arm in ("control", "massage"):
+            fields = [f"{x}_{arm}" for x in ("n", "mean", "sd", "se", "ci_low", "ci_high",
+                                              "events")]
+            shared: dict[tuple, list[dict]] = {}
+            for row in members:
+                shared.setdefault(tuple(row[f] for f in fields), []).append(row)
+            for same in shared.values():
+                if len(same) > 1:
+                    for row in same:
+                        n = row[f"n_{arm}"]
+                        row[f"n_{arm}"] = calc.split_shared_n(n, len(same))
+                        row.setdefault("_split", []).append(
+                            f"{arm} arm shared by {len(same)} comparisons: n {n:g} -> "
+                            f"{row[f'n_{arm}']:g} (Handbook 23.3.4)")
+                        if row[f"events_{arm}"] is not None:
+                            row[f"events_{arm}"] = calc.split_shared_n(row[f"events_{arm}"],
+                                                                       len(same))
+
+
+# --- output ---------------------------------------------------------------
+
+def _fmt(value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+    return str(value)
+
+
+def effect_rows(studies, outcomes, smd_measure: str = "SMD", split_shared: bool = True):
+    """Effects rows (dicts in COLUMNS order), sorted by study_id then row_id."""
+    by_id = {s["study_id"]: s for s in studies.rows}
+    rows = [dict(r) for r in outcomes.rows]
+    if split_shared:
+        split_shared_arms(rows)
+    out = []
+    for row in rows:
+        study = by_id[row["study_id"]]
+        eff = compute(row, smd_measure)
+        derived = "; ".join(x for x in [eff["derived"], *row.get("_split", [])] if x)
+        se = math.sqrt(eff["vi"]) if eff["estimable"] else None
+        yi = eff["yi"]
+        out.append({
+            "row_id": row["row_id"], "study_id": row["study_id"], "pmid": study["pmid"],
+            "condition": study["condition"], "outcome": row["outcome"],
+            "instrument": row["instrument"], "timepoint": row["timepoint"],
+            "timepoint_weeks": row["timepoint_weeks"], "comparison": row["comparison"],
+            "comparator_type": row["comparator_type"], "design": row["design"],
+            "measure": eff["measure"], "yi": yi, "vi": eff["vi"], "se": se,
+            "ci_low": None if se is None else yi - calc.Z95 * se,
+            "ci_high": None if se is None else yi + calc.Z95 * se,
+            "n_massage": row["n_massage"], "n_control": row["n_control"],
+            "favours_massage_positive": True, "evidence_role": study["evidence_role"],
+            "source": row["source"], "derived": derived, "estimable": eff["estimable"],
+            "not_estimable_reason": eff["not_estimable_reason"],
+            "label": label(study["first_author"], study["year"], study["study_id"]),
+            "risk_of_bias": study["risk_of_bias"], "k_studies": row["k_studies"],
+            "i2": row["i2"], "data_type": row["data_type"],
+        })
+    out.sort(key=lambda r: (r["study_id"], r["row_id"]))
+    return out
+
+
+def to_csv(rows) -> str:
+    """Deterministic CSV text: fixed column order, repr floats, '\\n' line ends."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for row in rows:
+        writer.writerow([_fmt(row[c]) for c in COLUMNS])
+    return buf.getvalue()
+
+
+def build_effects(extraction_dir, out_path, smd_measure: str = "SMD",
+                  split_shared: bool = True) -> list[dict]:
+    """Validate the sheets in ``extraction_dir`` and write the effects CSV to ``out_path``."""
+    studies, outcomes = load_sheets(Path(extraction_dir))
+    rows = effect_rows(studies, outcomes, smd_measure, split_shared)
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(to_csv(rows), encoding="utf-8")
+    return rows

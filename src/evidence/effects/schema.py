@@ -1,0 +1,280 @@
+"""Validate the extraction sheets (docs/contracts.md, "Extraction sheets").
+
+Every problem is collected and reported together, each naming the file, the
+CSV line (header = line 1) and the field, so a curator can fix a sheet in one
+pass. Valid rows come back typed: numbers as floats (None when blank), text
+stripped. Nothing is dropped: a sheet either validates whole or fails.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from evidence.errors import DataError
+
+DESIGNS = ("RCT", "crossover RCT", "quasi-RCT", "non-randomised controlled",
+           "uncontrolled before-after", "case series", "systematic review", "meta-analysis",
+           "narrative review", "web page")
+EVIDENCE_ROLES = ("cited", "included_in_cited_review", "context")
+RISK_OF_BIAS = ("low", "some concerns", "high", "unclear")
+OUTCOMES = ("anxiety", "depression", "pain", "stress", "worry", "disability", "sleep", "fatigue",
+            "quality_of_life", "headache_frequency", "headache_intensity", "headache_duration",
+            "drug_use", "pressure_pain_threshold", "nausea", "other")
+SCALE_DIRECTIONS = ("higher_worse", "higher_better")
+COMPARATOR_TYPES = ("active", "sham", "attention control", "usual care", "waitlist",
+                    "no treatment", "none")
+DIFF_DIRECTIONS = ("massage_minus_control", "control_minus_massage")
+DATA_TYPES = ("arm_mean_sd", "arm_change_sd", "arm_change_ci", "arm_change_se", "mean_diff_ci",
+              "mean_diff_se", "t_stat", "f_stat", "p_only", "smd_ci", "pooled_smd_ci",
+              "pooled_md_ci", "counts", "not_reported")
+
+STUDY_COLUMNS = ("study_id", "pmid", "pmcid", "doi", "first_author", "year", "short_title",
+                 "design", "condition", "population", "evidence_role", "cited_by",
+                 "n_randomised", "risk_of_bias", "risk_of_bias_source", "source", "notes")
+OUTCOME_TEXT = ("row_id", "study_id", "outcome", "instrument", "scale_direction", "timepoint",
+                "comparison", "comparator", "comparator_type", "design", "data_type",
+                "diff_direction", "model", "source", "extractor", "double_extracted",
+                "reconciliation_note", "notes", "missing_reason")
+OUTCOME_NUMBERS = ("timepoint_weeks", "n_massage", "n_control", "mean_massage", "sd_massage",
+                   "se_massage", "ci_low_massage", "ci_high_massage", "mean_control",
+                   "sd_control", "se_control", "ci_low_control", "ci_high_control", "diff",
+                   "diff_ci_low", "diff_ci_high", "diff_se", "t", "df", "f", "p", "p_sided",
+                   "events_massage", "events_control", "estimate", "estimate_ci_low",
+                   "estimate_ci_high", "k_studies", "i2")
+OUTCOME_COLUMNS = OUTCOME_TEXT + OUTCOME_NUMBERS
+
+# (number, rule) checked whenever the number is present
+COUNTS = ("n_massage", "n_control", "events_massage", "events_control", "k_studies", "p_sided")
+POSITIVE = ("sd_massage", "sd_control", "se_massage", "se_control", "diff_se", "df")
+CI_TRIPLES = (("mean_massage", "ci_low_massage", "ci_high_massage"),
+              ("mean_control", "ci_low_control", "ci_high_control"),
+              ("diff", "diff_ci_low", "diff_ci_high"),
+              ("estimate", "estimate_ci_low", "estimate_ci_high"))
+
+ARM_SPREAD = {"arm_mean_sd": ("sd", "se", "ci"), "arm_change_sd": ("sd",),
+              "arm_change_se": ("se",), "arm_change_ci": ("ci",)}
+# numbers a row of each data_type must hold (arm types handled by ARM_SPREAD)
+REQUIRED = {
+    "mean_diff_ci": ("diff", "diff_ci_low", "diff_ci_high", "diff_direction"),
+    "mean_diff_se": ("diff", "diff_se", "diff_direction"),
+    "t_stat": ("t",), "f_stat": ("f",), "p_only": ("p",),
+    "smd_ci": ("estimate", "estimate_ci_low", "estimate_ci_high", "diff_direction"),
+    "pooled_smd_ci": ("estimate", "estimate_ci_low", "estimate_ci_high", "diff_direction"),
+    "pooled_md_ci": ("estimate", "estimate_ci_low", "estimate_ci_high", "diff_direction"),
+    "counts": ("events_massage", "events_control", "n_massage", "n_control"),
+    "not_reported": ("missing_reason",),
+}
+
+
+class SheetErrors(DataError):
+    """All problems found in the extraction sheets, one line each."""
+
+    def __init__(self, errors: list[DataError]):
+        self.errors = errors
+        lines = "\n".join(f"  {e}" for e in errors)
+        super().__init__(f"{len(errors)} problem(s) in the extraction sheets:\n{lines}")
+
+
+@dataclass
+class Sheet:
+    """A validated sheet: its path and its rows (dicts, with ``_line`` = CSV line number)."""
+
+    path: Path
+    rows: list[dict] = field(default_factory=list)
+
+
+def read_csv(path: Path, columns: tuple[str, ...], errors: list[DataError]) -> Sheet:
+    """Read a sheet as stripped strings, recording each row's first CSV line."""
+    sheet = Sheet(Path(path))
+    if not sheet.path.exists():
+        errors.append(DataError("file not found", file=path))
+        return sheet
+    with open(sheet.path, newline="", encoding="utf-8-sig") as fh:
+        reader = csv.reader(fh)
+        header = [h.strip() for h in next(reader, [])]
+        missing = [c for c in columns if c not in header]
+        if missing:
+            errors.append(DataError(f"missing column(s): {', '.join(missing)}", file=path, row=1))
+            return sheet
+        dupes = sorted({h for h in header if header.count(h) > 1})
+        if dupes:
+            errors.append(DataError(f"duplicate column(s): {', '.join(dupes)}", file=path, row=1))
+            return sheet
+        line = reader.line_num + 1
+        for record in reader:
+            if any(cell.strip() for cell in record):
+                if len(record) > len(header):
+                    errors.append(DataError(f"{len(record)} cells for {len(header)} columns",
+                                            file=path, row=line))
+                row = {h: (record[i].strip() if i < len(record) else "") for i, h in enumerate(header)}
+                row["_line"] = line
+                sheet.rows.append(row)
+            line = reader.line_num + 1
+    return sheet
+
+
+def load_sheets(extraction_dir: Path) -> tuple[Sheet, Sheet]:
+    """Read and validate studies.csv and outcomes.csv; raise SheetErrors listing every problem."""
+    extraction_dir = Path(extraction_dir)
+    errors: list[DataError] = []
+    studies = read_csv(extraction_dir / "studies.csv", STUDY_COLUMNS, errors)
+    outcomes = read_csv(extraction_dir / "outcomes.csv", OUTCOME_COLUMNS, errors)
+    ids = check_studies(studies, errors)
+    check_outcomes(outcomes, ids, errors)
+    if errors:
+        raise SheetErrors(errors)
+    return studies, outcomes
+
+
+def _vocab(row, name, allowed, err, *, required=True):
+    value = row.get(name, "")
+    if not value:
+        if required:
+            err(name, "blank; required")
+    elif value not in allowed:
+        err(name, f"{value!r} is not one of: {', '.join(allowed)}")
+
+
+def _unique(sheet: Sheet, key: str, err) -> set[str]:
+    seen: dict[str, int] = {}
+    for row in sheet.rows:
+        value = row[key]
+        if not value:
+            err(row, key, "blank; required")
+        elif value in seen:
+            err(row, key, f"duplicate {value!r} (first on line {seen[value]})")
+        else:
+            seen[value] = row["_line"]
+    return set(seen)
+
+
+def check_studies(sheet: Sheet, errors: list[DataError]) -> set[str]:
+    """Check studies.csv in place (typing year and n_randomised); return its study_ids."""
+    def err(row, name, msg):
+        errors.append(DataError(msg, file=sheet.path, row=row["_line"], field=name))
+
+    ids = _unique(sheet, "study_id", err)
+    for row in sheet.rows:
+        def e(name, msg, row=row):
+            err(row, name, msg)
+        _vocab(row, "design", DESIGNS, e)
+        _vocab(row, "evidence_role", EVIDENCE_ROLES, e)
+        _vocab(row, "risk_of_bias", RISK_OF_BIAS, e, required=False)
+        if not row["source"]:
+            e("source", "blank; every row needs its source")
+        if row["pmid"] and not row["pmid"].isdigit():
+            e("pmid", f"{row['pmid']!r} is not a PubMed id (digits)")
+        cited_by = row["cited_by"]
+        if cited_by and cited_by != "article" and cited_by not in ids:
+            e("cited_by", f"{cited_by!r} is neither 'article' nor a study_id of this sheet")
+        for name, low in (("year", 1800), ("n_randomised", 1)):
+            row[name] = _parse_number(row, name, e, integer=True, minimum=low)
+    return ids
+
+
+def _parse_number(row, name, err, *, integer=False, minimum=None, strict=False):
+    text = row.get(name, "")
+    if text == "":
+        return None
+    try:
+        x = float(text)
+    except ValueError:
+        err(name, f"{text!r} is not a number")
+        return None
+    if not math.isfinite(x):
+        err(name, f"{text!r} is not a finite number")
+        return None
+    if integer and x != int(x):
+        err(name, f"{text!r} must be a whole number")
+    if minimum is not None and (x < minimum or (strict and x == minimum)):
+        err(name, f"{text} must be {'>' if strict else '>='} {minimum:g}")
+    return x
+
+
+def check_outcomes(sheet: Sheet, study_ids: set[str], errors: list[DataError]) -> None:
+    """Check outcomes.csv in place: vocabularies, numbers, CIs, required numbers per data_type."""
+    def err(row, name, msg):
+        errors.append(DataError(msg, file=sheet.path, row=row["_line"], field=name))
+
+    _unique(sheet, "row_id", err)
+    for row in sheet.rows:
+        def e(name, msg, row=row):
+            err(row, name, msg)
+        _check_outcome_text(row, study_ids, e)
+        _check_outcome_numbers(row, e)
+        _check_required(row, e)
+
+
+def _check_outcome_text(row, study_ids, e):
+    if not row["study_id"]:
+        e("study_id", "blank; required")
+    elif row["study_id"] not in study_ids:
+        e("study_id", f"{row['study_id']!r} is not in studies.csv")
+    if not row["source"]:
+        e("source", "blank; every row needs its source")
+    _vocab(row, "outcome", OUTCOMES, e)
+    _vocab(row, "data_type", DATA_TYPES, e)
+    _vocab(row, "design", DESIGNS, e)
+    _vocab(row, "comparator_type", COMPARATOR_TYPES, e)
+    _vocab(row, "scale_direction", SCALE_DIRECTIONS, e,
+           required=row["data_type"] not in ("not_reported", ""))
+    _vocab(row, "diff_direction", DIFF_DIRECTIONS, e, required=False)
+    _vocab(row, "double_extracted", ("yes", "no"), e, required=False)
+
+
+def _check_outcome_numbers(row, e):
+    for name in OUTCOME_NUMBERS:
+        integer = name in COUNTS
+        minimum, strict = None, False
+        if name in ("n_massage", "n_control"):
+            minimum = 2
+        elif name in POSITIVE:
+            minimum, strict = 0, True
+        elif name in ("events_massage", "events_control", "f", "timepoint_weeks", "i2"):
+            minimum = 0
+        elif name == "k_studies":
+            minimum = 1
+        elif name == "p":
+            minimum, strict = 0, True
+        row[name] = _parse_number(row, name, e, integer=integer, minimum=minimum, strict=strict)
+    if row["p"] is not None and row["p"] > 1:
+        e("p", f"{row['p']:g} is not a probability (0 < p <= 1)")
+    if row["p_sided"] is not None and row["p_sided"] not in (1, 2):
+        e("p_sided", f"{row['p_sided']:g} must be 1 or 2")
+    if row["i2"] is not None and row["i2"] > 100:
+        e("i2", f"{row['i2']:g} must be a percentage (0-100)")
+    for arm in ("massage", "control"):
+        events, n = row[f"events_{arm}"], row[f"n_{arm}"]
+        if events is not None and n is not None and events > n:
+            e(f"events_{arm}", f"{events:g} events exceed n_{arm} = {n:g}")
+    for est, low, high in CI_TRIPLES:
+        lo, hi, x = row[low], row[high], row[est]
+        if (lo is None) != (hi is None):
+            e(low if lo is None else high, "a CI needs both bounds")
+        elif lo is not None:
+            if lo > hi:
+                e(low, f"CI lower bound {lo:g} is above the upper bound {hi:g}")
+            elif x is not None and not lo <= x <= hi:
+                e(est, f"{x:g} lies outside its CI [{lo:g}, {hi:g}]")
+
+
+def _check_required(row, e):
+    data_type = row["data_type"]
+    one_arm = row["comparator_type"] == "none"
+    if data_type in ARM_SPREAD:
+        for arm in ("massage",) if one_arm else ("massage", "control"):
+            for name in (f"n_{arm}", f"mean_{arm}"):
+                if row[name] is None:
+                    e(name, f"blank; required for data_type {data_type}")
+            spreads = ARM_SPREAD[data_type]
+            have = [s for s in spreads if row[f"{s}_{arm}" if s != "ci" else f"ci_low_{arm}"] is not None]
+            if not have:
+                wanted = " or ".join(f"{s}_{arm}" if s != "ci" else f"ci_low_{arm}/ci_high_{arm}"
+                                     for s in spreads)
+                e(wanted.split(" ")[0].split("/")[0], f"blank; {wanted} required for data_type {data_type}")
+    for name in REQUIRED.get(data_type, ()):
+        if row.get(name) in (None, ""):
+            e(name, f"blank; required for data_type {data_type}")
