@@ -72,7 +72,7 @@ def _favour(yi: float, row, notes: list[str]) -> float:
 # --- per data type --------------------------------------------------------
 
 def _arm_sd(row, arm: str, notes: list[str]) -> float:
-    n = row[f"n_{arm}"]
+    n = row.get(f"_reported_n_{arm}", row[f"n_{arm}"])  # an SD comes from the arm's real n
     if row[f"sd_{arm}"] is not None:
         return row[f"sd_{arm}"]
     if row[f"se_{arm}"] is not None:
@@ -236,7 +236,7 @@ def split_shared_arms(rows: list[dict]) -> None:
             for same in shared.values():
                 if len(same) > 1:
                     for row in same:
-                        n = row[f"n_{arm}"]
+                        n = row[f"_reported_n_{arm}"] = row[f"n_{arm}"]
                         row[f"n_{arm}"] = calc.split_shared_n(n, len(same))
                         row.setdefault("_split", []).append(
                             f"{arm} arm shared by {len(same)} comparisons: n {n:g} -> "
