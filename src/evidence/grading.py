@@ -424,16 +424,19 @@ def imprecision(s: AnalysisSummary) -> Downgrade | None:
     mid = s.mid
     if s.measure in RATIO:
         mid = math.log(RATIO_APPRECIABLE)
-    found, very = [], False
+    crossed, very = [], False
     crosses_null = lo <= 0 <= hi
     if crosses_null:
-        found.append(f"{ci} crosses 0")
+        crossed.append("0")
     if mid is not None:
         if lo < -mid and hi > mid:
             very = True
-            found.append(f"{ci} spans both -MID and +MID ({f2(mid)})")
+            crossed.append(f"both -MID and +MID ({f2(mid)})")
         elif lo < mid < hi:
-            found.append(f"{ci} crosses the MID {f2(mid)}")
+            crossed.append(f"the MID {f2(mid)}")
+        elif lo < -mid < hi:
+            crossed.append(f"-MID ({f2(-mid)})")
+    found = [f"{ci} crosses {' and '.join(crossed)}"] if crossed else []
     small = (s.measure in CONTINUOUS and s.n_participants is not None
              and s.n_participants < OIS_CONTINUOUS)
     if small:
@@ -537,10 +540,12 @@ def grade_claim(claim: Claim, summaries: dict[str, AnalysisSummary]) -> Verdict:
                          f"{'a hedged' if claim.hedged else 'an unhedged'} claim needs")
         parts += [f"{k}: no cited analysis measures it" for k in uncovered]
         verdict, why = PARTLY, ", ".join(parts)
+    if verdict == NOT_SUPPORTED:
+        why = ", ".join([why] + [f"{k}: no cited analysis measures it" for k in uncovered])
     reasons = [why]
     for r in ratings:
-        reasons.append(", ".join([describe(r.summary), f"{r.certainty} ({r.start_reason})"]
-                                 + [d.reason for d in r.downgrades]))
+        reasons.append(" / ".join([f"{describe(r.summary)}: {r.certainty} ({r.start_reason})"]
+                                  + [d.reason for d in r.downgrades]))
     reasons += [f"{s.analysis_id}: no estimable effect" for s in cited if s.estimate is None]
     return Verdict(claim, verdict, CERTAINTY[level - 1], estimable[0], n_studies, n_part,
                    reasons + context + notes)
