@@ -1,0 +1,293 @@
+"""Forest plot of one analysis, in the style of RevMan and metafor's ``forest()``.
+
+Reads only public attributes of the meta-analysis result (estimate, ci_low,
+ci_high, pi_low, pi_high, tau2, I2, Q, Q_pval, k, pval, method, test,
+weights), so any object with those fields works.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from evidence.errors import EvidenceError
+from evidence.plots._layout import Column, Line, Panel, render
+
+RATIO = {"logOR": "OR", "logRR": "RR"}
+NAMES = {"SMD": "SMD", "MD": "MD", "logOR": "OR", "logRR": "RR"}
+RANDOMISED = {"RCT", "crossover RCT"}
+FLAG_COMPARATORS = {"none", "active"}
+METHODS = {"REML": "REML", "DL": "DerSimonian-Laird", "PM": "Paule-Mandel", "ML": "ML",
+           "SJ": "Sidik-Jonkman", "HE": "Hedges", "EE": "equal effects", "FE": "equal effects"}
+DAGGER, DDAGGER = "\u2020", "\u2021"
+
+
+def as_bool(v) -> bool:
+    """CSV-friendly truth: True, 'True', 'true', 1 -> True; blank -> False."""
+    if isinstance(v, str):
+        return v.strip().lower() in ("true", "1", "yes")
+    return bool(v) and not (isinstance(v, float) and math.isnan(v))
+
+
+def _num(v):
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def fmt(v, digits=2) -> str:
+    """A number with a true minus sign; blank for missing."""
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return ""
+    s = f"{v:.{digits}f}"
+    if s.lstrip("-").strip("0.") == "":
+        s = s.lstrip("-")
+    return s.replace("-", "\u2212")
+
+
+def fmt_p(p) -> str:
+    if p is None or not math.isfinite(p):
+        return "p = NA"
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}" if p < 0.01 else f"p = {p:.2f}"
+
+
+def effect_text(est, lo, hi, measure) -> str:
+    """'0.45 [0.10, 0.80]' on the display scale (ratios exponentiated)."""
+    if est is None or lo is None or hi is None:
+        return ""
+    d = 2
+    return f"{fmt(est, d)} [{fmt(lo, d)}, {fmt(hi, d)}]"
+
+
+def _display(v, measure):
+    v = _num(v)
+    if v is None:
+        return None
+    return math.exp(v) if measure in RATIO else v
+
+
+def _int_text(v) -> str:
+    v = _num(v)
+    return "" if v is None else str(int(round(v)))
+
+
+def _flags(row) -> tuple[str, str]:
+    """Footnote marks for a row: dagger for a non-randomised design, double dagger for comparator."""
+    design = str(row.get("design", "") or "")
+    comp = str(row.get("comparator_type", "") or "")
+    mark = ""
+    if design and design not in RANDOMISED:
+        mark += DAGGER
+    if comp in FLAG_COMPARATORS:
+        mark += DDAGGER
+    return mark, design
+
+
+def sources_caption(rows: pd.DataFrame) -> str:
+    """'Source of the numbers: Label: source; ...' for captions and the index."""
+    parts, seen = [], set()
+    for _, r in rows.iterrows():
+        item = f"{r.get('label', r.get('study_id', ''))}: {r.get('source', '') or 'source not recorded'}"
+        if item not in seen:
+            seen.add(item)
+            parts.append(item)
+    return "Sources: " + "; ".join(parts) + "." if parts else ""
+
+
+def _measure_of(rows: pd.DataFrame, measure: str | None) -> str:
+    if measure:
+        return measure
+    ms = sorted(set(rows["measure"].dropna())) if "measure" in rows else []
+    if len(ms) > 1:
+        raise EvidenceError(f"rows mix measures {ms}: plot them in separate panels (evidence_map)")
+    return ms[0] if ms else "SMD"
+
+
+def _weights_for(rows: pd.DataFrame, result) -> dict:
+    """Map row position -> weight (percent) from the result, matched in order of estimable rows."""
+    if result is None:
+        return {}
+    est_idx = [i for i, (_, r) in enumerate(rows.iterrows()) if as_bool(r.get("estimable", True))]
+    w = list(np.asarray(result.weights, dtype=float))
+    if len(w) != len(est_idx):
+        raise EvidenceError(f"result has k={len(w)} weights but rows have {len(est_idx)} estimable effects")
+    return dict(zip(est_idx, w, strict=True))
+
+
+def study_lines(rows: pd.DataFrame, measure: str, weights: dict, arm_columns: list[str]) -> tuple:
+    """One Line per row; not-estimable rows become text lines. Returns (lines, flagged rows)."""
+    lines, flagged = [], []
+    wmax = max(weights.values(), default=0) or None
+    for i, (_, r) in enumerate(rows.iterrows()):
+        label = str(r.get("label") or r.get("study_id") or r.get("row_id") or f"row {i + 1}")
+        mark, design = _flags(r)
+        if mark:
+            flagged.append((label, design, str(r.get("comparator_type", "")), mark))
+        cells = {"n_massage": _int_text(r.get("n_massage")), "n_control": _int_text(r.get("n_control"))}
+        for c in arm_columns:
+            cells[c] = _arm_text(r, c)
+        if not as_bool(r.get("estimable", True)):
+            reason = str(r.get("not_estimable_reason") or "reason not recorded")
+            lines.append(Line("text", label + mark, cells, message=f"not estimable: {reason}"))
+            continue
+        est, lo, hi = (_display(r.get(k), measure) for k in ("yi", "ci_low", "ci_high"))
+        if lo is None and _num(r.get("se")) is not None and est is not None:
+            yi, se = float(r["yi"]), float(r["se"])
+            lo, hi = _display(yi - 1.959964 * se, measure), _display(yi + 1.959964 * se, measure)
+        cells["effect"] = effect_text(est, lo, hi, measure)
+        if i in weights:
+            cells["weight"] = f"{weights[i]:.1f}%"
+        size = (weights[i] / wmax) if (wmax and i in weights) else _fallback_size(r)
+        lines.append(Line("study", label + mark, cells, est=est, lo=lo, hi=hi, size=size,
+                          open=bool(mark)))
+    return lines, flagged
+
+
+def _fallback_size(r) -> float:
+    return 0.45
+
+
+def _arm_text(r, key: str) -> str:
+    arm = key.split("_")[-1]  # massage | control
+    ev, n = _num(r.get(f"events_{arm}")), _num(r.get(f"n_{arm}"))
+    if key.startswith("events") and ev is not None:
+        return f"{int(ev)}/{int(n)}" if n is not None else str(int(ev))
+    mean, sd = _num(r.get(f"mean_{arm}")), _num(r.get(f"sd_{arm}"))
+    if key.startswith("meansd") and mean is not None:
+        return f"{fmt(mean, 1)} ({fmt(sd, 1)})" if sd is not None else fmt(mean, 1)
+    return ""
+
+
+def _arm_columns(rows: pd.DataFrame, width: str) -> list[Column]:
+    cols = []
+    has = lambda c: c in rows and rows[c].notna().any()  # noqa: E731
+    if width == "double" and has("mean_massage"):
+        cols += [Column("meansd_massage", "Massage\nmean (SD)"), Column("meansd_control", "Control\nmean (SD)")]
+    if has("events_massage"):
+        cols += [Column("events_massage", "Massage\nevents/n"), Column("events_control", "Control\nevents/n")]
+    return cols
+
+
+def pooled_lines(result, measure: str, label: str, bold=True, with_pi=True) -> list[Line]:
+    """The diamond (and prediction-interval bar) of a result."""
+    d = lambda v: _display(v, measure)  # noqa: E731
+    est, lo, hi = d(result.estimate), d(result.ci_low), d(result.ci_high)
+    lines = [Line("diamond", label, {"effect": effect_text(est, lo, hi, measure),
+                                     "weight": "100.0%" if bold else ""},
+                  est=est, lo=lo, hi=hi, bold=bold)]
+    pl, ph = d(getattr(result, "pi_low", None)), d(getattr(result, "pi_high", None))
+    if with_pi and pl is not None and ph is not None and int(result.k) >= 3:
+        lines.append(Line("pi", "Prediction interval", {"effect": f"[{fmt(pl)}, {fmt(ph)}]"},
+                          lo=pl, hi=ph))
+    return lines
+
+
+def heterogeneity_text(result) -> str:
+    """'Heterogeneity: tau2 = ..; I2 = ..%; Q = .. (df = ..), p = ..' as metafor reports it."""
+    k = int(result.k)
+    return (f"Heterogeneity: \u03c4\u00b2 = {fmt(result.tau2, 3)}; I\u00b2 = {result.I2:.0f}%; "
+            f"Q = {result.Q:.2f} (df = {k - 1}), {fmt_p(result.Q_pval)}")
+
+
+def overall_text(result) -> str:
+    method = METHODS.get(str(result.method), str(result.method))
+    test = "Knapp-Hartung t test" if str(result.test).lower() in ("knha", "hksj", "t") else "z test"
+    return f"Test for overall effect: {fmt_p(result.pval)} ({method}, {test}, k = {int(result.k)})"
+
+
+def model_label(result) -> str:
+    return "Equal-effects model" if str(result.method) in ("EE", "FE") else "Random-effects model"
+
+
+def footnotes_for(flagged: list, mid=None, mid_source: str = "", measure="SMD") -> list[str]:
+    notes = []
+    design_rows = [(lab, d) for lab, d, _c, mk in flagged if "\u2020" in mk]
+    comp_rows = [(lab, c) for lab, _d, c, mk in flagged if "\u2021" in mk]
+    if design_rows:
+        notes.append(f"{DAGGER} Not a randomised controlled comparison (open marker): "
+                     + "; ".join(f"{lab}: {d or 'design not recorded'}" for lab, d in design_rows) + ".")
+    if comp_rows:
+        notes.append(f"{DDAGGER} Different comparator (open marker): "
+                     + "; ".join(f"{lab}: {'no control group' if c == 'none' else c + ' treatment'}"
+                                 for lab, c in comp_rows) + ".")
+    if mid:
+        notes.append(f"Shaded band: effects smaller than the minimal important difference "
+                     f"(\u00b1{fmt(mid)} {NAMES.get(measure, measure)}{'; ' + mid_source if mid_source else ''}).")
+    return notes
+
+
+def forest(rows: pd.DataFrame, result=None, *, measure: str | None = None, common=None,
+           by: str | None = None, subgroups=None, mid: float | None = None, mid_source: str = "",
+           xlim: tuple | None = None, title: str = "", width: str = "single",
+           show_sources: bool | str = "auto", favours=("Favours control", "Favours massage"),
+           pooled_label: str | None = None):
+    """Forest plot of effects rows with their pooled result.
+
+    rows: effects.csv rows (label, yi, ci_low, ci_high, n_massage, n_control,
+    design, comparator_type, estimable, not_estimable_reason, source, ...),
+    in the order the result was fitted. result: a MetaResult (or None: no
+    diamond). common: an equal-effects MetaResult drawn as a second diamond.
+    by + subgroups: a column of rows and a SubgroupResult, giving subgroup
+    diamonds and the test for subgroup differences. mid: minimal important
+    difference on the plotted scale (band drawn at +/- mid).
+    """
+    if rows is None or len(rows) == 0:
+        raise EvidenceError("forest: no rows to plot")
+    rows = rows.reset_index(drop=True)
+    measure = _measure_of(rows, measure)
+    weights = _weights_for(rows, result)
+    arm_cols = _arm_columns(rows, width)
+    flagged_all, lines = [], []
+    if by is not None:
+        if by not in rows:
+            raise EvidenceError(f"forest: no column {by!r} to group by")
+        for group, sub in rows.groupby(by, sort=False):
+            pos = list(sub.index)
+            sub_w = {j: weights[p] for j, p in enumerate(pos) if p in weights}
+            sl, flagged = study_lines(sub.reset_index(drop=True), measure, sub_w, arm_cols)
+            flagged_all += flagged
+            lines.append(Line("header", str(group)))
+            lines += sl
+            res = subgroups.results.get(group) if subgroups is not None else None
+            if res is not None and int(res.k) >= 2:
+                dl = pooled_lines(res, measure, f"Subtotal ({model_label(res).lower()})", bold=False,
+                                  with_pi=False)
+                dl[0].cells["weight"] = f"{sum(sub_w.values()):.1f}%" if sub_w else ""
+                lines += dl
+                lines.append(Line("note", heterogeneity_text(res)))
+    else:
+        lines, flagged_all = study_lines(rows, measure, weights, arm_cols)
+    if result is not None and int(result.k) >= 2:
+        lines += pooled_lines(result, measure, pooled_label or model_label(result))
+        if common is not None:
+            lines += pooled_lines(common, measure, "Equal-effects model", bold=False, with_pi=False)
+        lines.append(Line("note", heterogeneity_text(result)))
+        lines.append(Line("note", overall_text(result)))
+    if subgroups is not None:
+        lines.append(Line("note", f"Test for subgroup differences: Q = {subgroups.Q_between:.2f} "
+                                  f"(df = {int(subgroups.df)}), {fmt_p(subgroups.p_between)}"))
+    name = NAMES.get(measure, measure)
+    if width == "single":  # one column "23/24" saves the width of a gap and a header
+        for ln in lines:
+            a, b = ln.cells.pop("n_massage", ""), ln.cells.pop("n_control", "")
+            if a or b:
+                ln.cells["n"] = f"{a or chr(8211)}/{b or chr(8211)}"
+        cols = [Column("n", "n massage/\ncontrol", align="center")] + arm_cols
+    else:
+        cols = [Column("n_massage", "Massage\nn"), Column("n_control", "Control\nn")] + arm_cols
+    cols.append(Column("effect", f"{name}\n[95% CI]", side="right"))
+    if weights:
+        cols.append(Column("weight", "\nWeight", side="right"))
+    notes = footnotes_for(flagged_all, mid, mid_source, measure)
+    caption = sources_caption(rows)
+    if show_sources is True or (show_sources == "auto" and len(caption) <= 400):
+        notes.append(caption)
+    elif show_sources == "auto":
+        notes.append("Sources of each number: see figures/index.csv.")
+    panel = Panel(lines, log=measure in RATIO, xlim=xlim, mid=mid, favours=favours,
+                  axis_label=name)
+    return render([panel], cols, width=width, title=title, footnotes=notes)
