@@ -564,7 +564,7 @@ def load_mids(path=MIDS) -> pd.DataFrame:
         return pd.DataFrame(columns=["outcome", "instrument", "measure", "mid", "source", "notes"])
     mids = pd.read_csv(path, dtype=str)
     for i, row in mids.iterrows():
-        if _num(row["mid"]) is None or not str(row.get("source") or "").strip():
+        if _num(row["mid"]) is None or pd.isna(row["source"]) or not str(row["source"]).strip():
             raise DataError("mid must be a number with a source", file=path, row=i + 2, field="mid")
     return mids
 
