@@ -110,10 +110,10 @@ def _arms(row, smd_measure: str, notes: list[str]):
     return "SMD", yi, vi
 
 
-def _needs_n(row):
+def _needs_n(row, one_arm: bool = False):
     n1, n2 = row["n_massage"], row["n_control"]
-    if n1 is None or n2 is None:
-        raise NotEstimable("n per arm not reported: the statistic cannot be converted to an SMD")
+    if n1 is None or (n2 is None and not one_arm):
+        raise NotEstimable("n per arm not reported: no effect size without group sizes")
     return n1, n2
 
 
@@ -194,7 +194,10 @@ def compute(row, smd_measure: str = "SMD") -> dict:
         if row["comparator_type"] == "none" and kind not in ARM_TYPES:
             raise NotEstimable(f"uncontrolled row with data_type {kind}: record the massage arm's "
                                "change as arm_change_*")
+        if row["timepoint"].lower().startswith("baseline"):
+            raise NotEstimable("baseline values: not an effect of treatment")
         if kind in ARM_TYPES:
+            _needs_n(row, one_arm=row["comparator_type"] == "none")
             measure, yi, vi = _arms(row, smd_measure, notes)
         elif kind in ("t_stat", "f_stat", "p_only"):
             measure, yi, vi = _from_test(row, notes)

@@ -218,7 +218,9 @@ def _check_outcome_text(row, study_ids, e):
     _vocab(row, "outcome", OUTCOMES, e)
     _vocab(row, "data_type", DATA_TYPES, e)
     _vocab(row, "design", DESIGNS, e)
-    _vocab(row, "comparator_type", COMPARATOR_TYPES, e)
+    # a review's pooled estimate may mix comparators: blank allowed there only
+    _vocab(row, "comparator_type", COMPARATOR_TYPES, e,
+           required=not row["data_type"].startswith("pooled_"))
     _vocab(row, "scale_direction", SCALE_DIRECTIONS, e,
            required=row["data_type"] not in ("not_reported", ""))
     _vocab(row, "diff_direction", DIFF_DIRECTIONS, e, required=False)
@@ -250,6 +252,7 @@ def _check_outcome_numbers(row, e):
         events, n = row[f"events_{arm}"], row[f"n_{arm}"]
         if events is not None and n is not None and events > n:
             e(f"events_{arm}", f"{events:g} events exceed n_{arm} = {n:g}")
+    _check_direction(row, e)
     for est, low, high in CI_TRIPLES:
         lo, hi, x = row[low], row[high], row[est]
         if (lo is None) != (hi is None):
@@ -264,11 +267,10 @@ def _check_outcome_numbers(row, e):
 def _check_required(row, e):
     data_type = row["data_type"]
     one_arm = row["comparator_type"] == "none"
-    if data_type in ARM_SPREAD:
+    if data_type in ARM_SPREAD:  # a blank n makes the row not estimable, not invalid
         for arm in ("massage",) if one_arm else ("massage", "control"):
-            for name in (f"n_{arm}", f"mean_{arm}"):
-                if row[name] is None:
-                    e(name, f"blank; required for data_type {data_type}")
+            if row[f"mean_{arm}"] is None:
+                e(f"mean_{arm}", f"blank; required for data_type {data_type}")
             spreads = ARM_SPREAD[data_type]
             have = [s for s in spreads if row[f"{s}_{arm}" if s != "ci" else f"ci_low_{arm}"] is not None]
             if not have:
@@ -278,3 +280,18 @@ def _check_required(row, e):
     for name in REQUIRED.get(data_type, ()):
         if row.get(name) in (None, ""):
             e(name, f"blank; required for data_type {data_type}")
+
+
+def _check_direction(row, e):
+    """A signed diff (or a t_stat row's t) must agree in sign with the arm means it comes from."""
+    mm, mc, how = row["mean_massage"], row["mean_control"], row["diff_direction"]
+    if mm is None or mc is None or mm == mc or how not in DIFF_DIRECTIONS:
+        return
+    names = ["diff"] + (["t"] if row["data_type"] == "t_stat" else [])
+    for name in names:
+        value = row[name]
+        if value:
+            oriented = value if how == "massage_minus_control" else -value
+            if (oriented > 0) != (mm > mc):
+                e(name, f"{value:g} read as {how} disagrees in sign with mean_massage - "
+                        f"mean_control = {mm - mc:g}")
