@@ -1,0 +1,99 @@
+"""Contour-enhanced funnel plot with Egger's line and trim-and-fill's imputed studies."""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.figure import Figure
+from scipy import stats
+
+from evidence.errors import EvidenceError
+from evidence.plots.style import ACCENT, FONT_SIZES, INK, WIDTHS, check_width
+
+CONTOURS = ((0.10, "#f2f2f2"), (0.05, "#d9d9d9"), (0.01, "#bdbdbd"))  # p between bands
+
+
+def egger_line(yi, vi) -> tuple[float, float]:
+    """Classical Egger regression, written as yi = b0 + b1 * sei with weights 1/vi.
+
+    Equivalent to regressing yi/sei on 1/sei (Egger et al. 1997, BMJ 315:629):
+    b1 here is that regression's intercept (the asymmetry term).
+    """
+    yi, sei = np.asarray(yi, float), np.sqrt(np.asarray(vi, float))
+    w = 1 / sei**2
+    X = np.column_stack([np.ones_like(sei), sei]) * np.sqrt(w)[:, None]
+    b, *_ = np.linalg.lstsq(X, yi * np.sqrt(w), rcond=None)
+    return float(b[0]), float(b[1])
+
+
+def _imputed(trimfill):
+    """(yi, vi) of the studies trim-and-fill added: a boolean ``fill`` field, else the last k0."""
+    if trimfill is None:
+        return np.array([]), np.array([])
+    yi, vi = np.asarray(trimfill.yi, float), np.asarray(trimfill.vi, float)
+    for name in ("fill", "filled", "imputed"):
+        flag = getattr(trimfill, name, None)
+        if flag is not None and np.size(flag) == yi.size:
+            flag = np.asarray(flag, bool)
+            return yi[flag], vi[flag]
+    k0 = int(getattr(trimfill, "k0", 0) or 0)
+    return (yi[yi.size - k0:], vi[vi.size - k0:]) if k0 else (np.array([]), np.array([]))
+
+
+def funnel(result, *, trimfill=None, egger=None, width: str = "single", title: str = "",
+           xlabel: str = "SMD"):
+    """Funnel plot of a result's yi against their standard errors (axis inverted).
+
+    Shaded contours mark where a study would be significant at p < 0.10, 0.05
+    and 0.01 (two-sided, around zero); the dashed triangle is the 95% region
+    around the pooled estimate; Egger's line is drawn when ``egger`` is True
+    or an Egger result (its ``pval`` is quoted); trim-and-fill's studies are
+    open circles.
+    """
+    check_width(width)
+    yi, vi = np.asarray(result.yi, float), np.asarray(result.vi, float)
+    if yi.size < 3:
+        raise EvidenceError(f"funnel: needs at least 3 studies, got {yi.size}")
+    fs = FONT_SIZES[width]
+    w_in = WIDTHS[width] if width == "single" else WIDTHS[width] / 2
+    fig = Figure(figsize=(w_in, w_in * 0.85))
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
+    ax = fig.add_axes((0.17, 0.16, 0.78, 0.74 if title else 0.8))
+    fy, fv = _imputed(trimfill)
+    se_all = np.sqrt(np.concatenate([vi, fv]))
+    se_max = float(se_all.max()) * 1.1
+    se = np.linspace(0, se_max, 200)
+    reach = max(float(np.abs(np.concatenate([yi, fy])).max()), stats.norm.ppf(0.995) * se_max) * 1.05
+    for p, colour in CONTOURS:
+        z = stats.norm.ppf(1 - p / 2)
+        ax.fill_betweenx(se, -reach * 2, -z * se, color=colour, lw=0, zorder=0)
+        ax.fill_betweenx(se, z * se, reach * 2, color=colour, lw=0, zorder=0)
+    ax.fill_betweenx(se, -stats.norm.ppf(0.95) * se, stats.norm.ppf(0.95) * se, color="white", lw=0,
+                     zorder=0)
+    est = float(result.estimate)
+    z95 = stats.norm.ppf(0.975)
+    ax.plot([est - z95 * se_max, est, est + z95 * se_max], [se_max, 0, se_max], color=INK, lw=0.6,
+            ls=(0, (3, 2)), zorder=2)
+    ax.axvline(est, color=INK, lw=0.7, zorder=2)
+    ax.scatter(yi, np.sqrt(vi), s=14, facecolor=INK, edgecolor=INK, lw=0.6, zorder=4, label="Studies")
+    if fy.size:
+        ax.scatter(fy, np.sqrt(fv), s=14, facecolor="white", edgecolor=INK, lw=0.7, zorder=4,
+                   label="Imputed (trim and fill)")
+    if egger is not None and egger is not False:
+        b0, b1 = egger_line(yi, vi)
+        pv = getattr(egger, "pval", None)
+        lab = "Egger's line" + (f" (p = {pv:.2f})" if isinstance(pv, float) else "")
+        ax.plot(b0 + b1 * se, se, color=ACCENT, lw=0.9, zorder=3, label=lab)
+    ax.set_xlim(-reach, reach)
+    ax.set_ylim(se_max, 0)
+    ax.set_xlabel(f"{xlabel} (positive favours massage)", fontsize=fs)
+    ax.set_ylabel("Standard error", fontsize=fs)
+    ax.tick_params(labelsize=fs - 0.5)
+    for s in ("top", "right"):
+        ax.spines[s].set_visible(False)
+    ax.legend(loc="upper left", fontsize=fs - 1, frameon=True, framealpha=1, edgecolor="none",
+              title="Shading: p 0.10 / 0.05 / 0.01", title_fontsize=fs - 1)
+    if title:
+        fig.text(0.02, 0.97, title, fontsize=fs + 0.5, fontweight="bold", va="top")
+    return fig
