@@ -67,10 +67,14 @@ def test_summarise_single_row_uses_its_ci_and_review_k_and_i2():
     assert s.studies == (("li2014", 404, 9),) and s.conditions == ("fibromyalgia",)
 
 
-def test_summarise_keeps_not_estimable_rows_out_of_the_numbers():
-    rows = effects_rows([dict(row_id="a"), dict(row_id="b", estimable=False, yi=None)])
+def test_summarise_keeps_not_estimable_rows_out_of_the_numbers_but_names_them():
+    rows = effects_rows([dict(row_id="a"), dict(row_id="b", estimable=False, yi=None,
+                                                 label="Sherman 2010",
+                                                 not_estimable_reason="only a p value")])
     s = g.summarise(SimpleNamespace(spec=spec(), rows=rows, result=None))
     assert s.k == 1 and s.estimate == 0.3
+    assert s.not_estimable == ("Sherman 2010 (only a p value)",)
+    assert g.describe(s).endswith("not estimable: Sherman 2010 (only a p value)")
 
 
 def test_summarise_runs_egger_from_ten_studies():

@@ -218,6 +218,7 @@ class AnalysisSummary:
     mid: float | None = None
     label: str = ""                          # e.g. "Hou 2010", for reasons
     studies: tuple[tuple[str, int | None, int], ...] = ()  # (study_id, n, k) per study
+    not_estimable: tuple[str, ...] = ()      # "label: reason" of rows left out of the numbers
 
 
 def _num(x):
@@ -299,6 +300,11 @@ def summarise(fit, mid: float | None = None) -> AnalysisSummary:
     rob = tuple("" if pd.isna(v) else str(v).strip()
                 for v in est_rows.get("risk_of_bias", pd.Series([None] * len(est_rows))))
     label = ", ".join(_texts(est_rows["label"])) if "label" in est_rows else ""
+    left_out = rows.drop(index=est_rows.index)
+    not_estimable = tuple(dict.fromkeys(
+        f"{r.get('label') or r.get('study_id') or r.get('row_id')} "
+        f"({r.get('not_estimable_reason') or 'reason not given'})".replace(";", ",")
+        for _, r in left_out.astype(object).where(left_out.notna(), "").iterrows()))
     return AnalysisSummary(
         analysis_id=spec.id, measure=spec.measure, estimate=estimate, ci_low=ci_low,
         ci_high=ci_high, pi_low=pi_low, pi_high=pi_high, k=k,
@@ -309,7 +315,7 @@ def summarise(fit, mid: float | None = None) -> AnalysisSummary:
         risk_of_bias=rob, rob_weights=weights,
         conditions=_texts(est_rows.get("condition", pd.Series([spec.condition]))) or (spec.condition,),
         outcome=spec.outcome, evidence_role=spec.evidence_role, egger_p=egger_p, mid=mid,
-        label=label or spec.title, studies=studies)
+        label=label or spec.title, studies=studies, not_estimable=not_estimable)
 
 
 # --- the rules --------------------------------------------------------------
@@ -349,12 +355,13 @@ def f2(x) -> str:
 
 
 def describe(s: AnalysisSummary) -> str:
-    """'SMD 0.62 (95% CI 0.05 to 1.20), k=9, n=404' or 'no estimable effect'."""
+    """'id: SMD 0.62 (95% CI 0.05 to 1.20), k=9, n=404' or 'id: no estimable effect'."""
+    left = f", not estimable: {', '.join(s.not_estimable)}" if s.not_estimable else ""
     if s.estimate is None:
-        return f"{s.analysis_id}: no estimable effect"
+        return f"{s.analysis_id}: no estimable effect{left}"
     n = f", n={s.n_participants}" if s.n_participants is not None else ""
     return (f"{s.analysis_id}: {s.measure} {f2(s.estimate)} (95% CI {f2(s.ci_low)} to "
-            f"{f2(s.ci_high)}), k={s.k}{n}")
+            f"{f2(s.ci_high)}), k={s.k}{n}{left}")
 
 
 def start_level(s: AnalysisSummary) -> tuple[int, str]:
@@ -518,7 +525,8 @@ def grade_claim(claim: Claim, summaries: dict[str, AnalysisSummary]) -> Verdict:
     estimable = [s for s in cited if s.estimate is not None]
     if not estimable:
         return Verdict(claim, NOT_SUPPORTED, reasons=[
-            "no estimable effect from the cited sources"] + context + notes)
+            "no estimable effect from the cited sources"] + [describe(s) for s in cited]
+            + context + notes)
     ratings = [rate(s, claim) for s in estimable]
     level = min(r.level for r in ratings)
     n_studies, n_part = _pooled_counts(estimable)
@@ -546,7 +554,7 @@ def grade_claim(claim: Claim, summaries: dict[str, AnalysisSummary]) -> Verdict:
     for r in ratings:
         reasons.append(" / ".join([f"{describe(r.summary)}: {r.certainty} ({r.start_reason})"]
                                   + [d.reason for d in r.downgrades]))
-    reasons += [f"{s.analysis_id}: no estimable effect" for s in cited if s.estimate is None]
+    reasons += [describe(s) for s in cited if s.estimate is None]
     return Verdict(claim, verdict, CERTAINTY[level - 1], estimable[0], n_studies, n_part,
                    reasons + context + notes)
 
