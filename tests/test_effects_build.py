@@ -177,3 +177,19 @@ def test_cli_extract(tmp_path, capsys):
     assert main(["extract", "--extraction", str(bad), "--out", str(out)]) == 1
     err = capsys.readouterr().err
     assert "outcomes.csv, row 2, field 'sd_massage'" in err
+
+
+def test_estimate_without_ci_is_kept_not_estimable(tmp_path):
+    src = _sheet_with(tmp_path, "gamma-pain", estimate_ci_low="", estimate_ci_high="")
+    rows = {r["row_id"]: r for r in fx.build_effects(src, tmp_path / "e.csv")}
+    r = rows["gamma-pain"]
+    assert not r["estimable"] and r["yi"] is None
+    assert "-0.5 reported without a CI" in r["not_estimable_reason"] and "+0.5" in r["not_estimable_reason"]
+
+
+def test_symptom_on_higher_better_scale_warns(tmp_path, capsys):
+    src = _sheet_with(tmp_path, "gamma-pain", scale_direction="higher_better")
+    assert main(["extract", "--extraction", str(src), "--out", str(tmp_path / "e.csv")]) == 0
+    err = capsys.readouterr().err
+    assert "warning" in err and "row 13, field 'scale_direction'" in err
+    assert not fx.warnings_for(fx.load_sheets(FIXTURES)[1])

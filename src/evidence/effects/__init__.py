@@ -33,14 +33,14 @@ from evidence.effects.calculators import (
     within_group_change,
 )
 from evidence.effects.escalc import MEASURES, escalc
-from evidence.effects.schema import SheetErrors, load_sheets
+from evidence.effects.schema import SheetErrors, load_sheets, warnings_for
 
 __all__ = [
     "COLUMNS", "MEASURES", "SheetErrors", "add_arguments", "build_effects", "ci_divisor",
     "combine_arms", "compute", "effect_rows", "escalc", "hedges_j", "label", "load_sheets",
     "log_or", "log_rr", "md", "pooled_sd", "run", "sd_from_ci", "sd_from_se", "se_from_ci",
     "smd", "smd_from_t", "smd_revman", "smd_var", "split_shared_n", "t_from_f", "t_from_p",
-    "with_zero_correction", "within_group_change",
+    "warnings_for", "with_zero_correction", "within_group_change",
 ]
 
 
@@ -61,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
     """Validate the sheets and write the effects table; exit code 0 on success."""
     rows = build_effects(args.extraction, args.out, smd_measure=args.smd,
                          split_shared=not args.keep_shared_arms)
+    for warning in warnings_for(load_sheets(args.extraction)[1]):
+        print(f"evidence: warning: {warning}", file=sys.stderr)
     n_ok = sum(r["estimable"] for r in rows)
     print(f"wrote {args.out}: {len(rows)} rows, {n_ok} estimable, "
           f"{len(rows) - n_ok} not estimable", file=sys.stderr)

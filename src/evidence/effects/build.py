@@ -146,6 +146,12 @@ def _from_test(row, notes: list[str]):
 def _from_reported(row, notes: list[str]):
     """A reported difference or estimate with CI or SE (MD, SMD, pooled)."""
     kind = row["data_type"]
+    spread = {"mean_diff_ci": "diff_ci_low", "mean_diff_se": "diff_se"}.get(kind, "estimate_ci_low")
+    if row[spread] is None:
+        value = row["diff"] if kind.startswith("mean_diff") else row["estimate"]
+        oriented = _favour(_oriented(value, row["diff_direction"]), row, [])
+        raise NotEstimable(f"{value:g} reported without {'an SE' if spread == 'diff_se' else 'a CI'}:"
+                           f" variance unknown (signed to favour massage: {oriented:+g})")
     if kind.startswith("mean_diff"):
         value, measure = row["diff"], "MD"
         if kind == "mean_diff_se":

@@ -57,13 +57,15 @@ CI_TRIPLES = (("mean_massage", "ci_low_massage", "ci_high_massage"),
 ARM_SPREAD = {"arm_mean_sd": ("sd", "se", "ci"), "arm_change_sd": ("sd",),
               "arm_change_se": ("se",), "arm_change_ci": ("ci",)}
 # numbers a row of each data_type must hold (arm types handled by ARM_SPREAD)
+# A blank CI/SE beside a reported estimate, like a blank n, makes the row not
+# estimable (the builder says why) rather than invalid: the estimate is kept.
 REQUIRED = {
-    "mean_diff_ci": ("diff", "diff_ci_low", "diff_ci_high", "diff_direction"),
-    "mean_diff_se": ("diff", "diff_se", "diff_direction"),
+    "mean_diff_ci": ("diff", "diff_direction"),
+    "mean_diff_se": ("diff", "diff_direction"),
     "t_stat": ("t",), "f_stat": ("f",), "p_only": ("p",),
-    "smd_ci": ("estimate", "estimate_ci_low", "estimate_ci_high", "diff_direction"),
-    "pooled_smd_ci": ("estimate", "estimate_ci_low", "estimate_ci_high", "diff_direction"),
-    "pooled_md_ci": ("estimate", "estimate_ci_low", "estimate_ci_high", "diff_direction"),
+    "smd_ci": ("estimate", "diff_direction"),
+    "pooled_smd_ci": ("estimate", "diff_direction"),
+    "pooled_md_ci": ("estimate", "diff_direction"),
     "counts": ("events_massage", "events_control", "n_massage", "n_control"),
     "not_reported": ("missing_reason",),
 }
@@ -295,3 +297,16 @@ def _check_direction(row, e):
             if (oriented > 0) != (mm > mc):
                 e(name, f"{value:g} read as {how} disagrees in sign with mean_massage - "
                         f"mean_control = {mm - mc:g}")
+
+
+SYMPTOMS = ("anxiety", "depression", "pain", "stress", "worry", "disability", "fatigue", "nausea",
+            "headache_frequency", "headache_intensity", "headache_duration")
+
+
+def warnings_for(outcomes: Sheet) -> list[str]:
+    """Plausible mistakes that are not errors: a symptom measured on a 'higher_better' scale
+    (scale_direction describes the instrument, not the sign a review gave its SMD)."""
+    return [f"{outcomes.path}, row {r['_line']}, field 'scale_direction': {r['outcome']} on a "
+            f"higher_better scale; check that it describes the instrument, not the reported sign"
+            for r in outcomes.rows
+            if r["outcome"] in SYMPTOMS and r["scale_direction"] == "higher_better"]
