@@ -213,10 +213,15 @@ def test_verdict_partly_supported_when_some_analyses_fail():
     assert v.verdict == g.PARTLY and "1 of 2 cited analyses" in v.reasons[0]
 
 
-def test_hedged_claim_needs_less_certainty():
-    low = summary(risk_of_bias=("high", "high", "high"))  # high -> low
-    assert verdict(claim(), low).verdict == g.PARTLY
+def test_plain_claim_needs_high_certainty_and_may_claim_low():
+    # GRADE 26 wording: "reduces" = high, "likely reduces" = moderate, "may reduce" = low
+    moderate = summary(n_participants=300)            # imprecision -1
+    low = summary(risk_of_bias=("high", "high", "high"))  # risk of bias -2
+    very_low = summary(risk_of_bias=("high", "high", "high"), n_participants=300)
+    assert verdict(claim(), moderate).verdict == g.PARTLY
+    assert "certainty moderate is below what an unhedged claim needs" in verdict(claim(), moderate).reasons[0]
     assert verdict(claim(hedged=True), low).verdict == g.SUPPORTED
+    assert verdict(claim(hedged=True), very_low).verdict == g.PARTLY
 
 
 def test_claim_certainty_is_the_lowest_of_its_analyses():

@@ -68,7 +68,7 @@ def test_summarise_single_row_uses_its_ci_and_review_k_and_i2():
 
 
 def test_summarise_keeps_not_estimable_rows_out_of_the_numbers_but_names_them():
-    rows = effects_rows([dict(row_id="a"), dict(row_id="b", estimable=False, yi=None,
+    rows = effects_rows([dict(row_id="a", estimable="True"), dict(row_id="b", estimable="False", yi=None,
                                                  label="Sherman 2010",
                                                  not_estimable_reason="only a p value")])
     s = g.summarise(SimpleNamespace(spec=spec(), rows=rows, result=None))
@@ -191,9 +191,10 @@ def test_run_writes_the_ledger(tmp_path, monkeypatch):
     assert [r["claim_id"] for r in ledger] == ["C00", "C01"]  # sorted
     c01 = ledger[1]
     # risk of bias came from studies.csv; SMD 0.5 (0.3 to 0.7), n = 400: nothing to rate down
-    # except the CI crossing the MID 0.5
+    # except the CI crossing the MID 0.5, so moderate: short of a plain claim's high
     assert (c01["best_estimate"], c01["ci_low"], c01["ci_high"]) == ("0.500", "0.300", "0.700")
-    assert c01["verdict"] == g.SUPPORTED and c01["certainty"] == "moderate"
+    assert c01["verdict"] == g.PARTLY and c01["certainty"] == "moderate"
+    assert "risk of bias" not in c01["reasons"]
     assert "crosses the MID 0.50" in c01["reasons"] and c01["n_participants"] == "400"
     assert ledger[0]["verdict"] == g.NO_EVIDENCE and ledger[0]["certainty"] == ""
     first = out.read_bytes()

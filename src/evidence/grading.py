@@ -36,7 +36,10 @@ J Clin Epidemiol 2011; handbook = GRADE handbook, Schünemann et al. 2013):
 
 Verdicts: ``supported`` when every cited analysis shows benefit (CI above 0),
 none is indirect, every kind of the claim has evidence, and certainty reaches
-``MIN_CERTAINTY_SUPPORTED`` (moderate; low for claims worded as "may");
+what the claim's wording asserts (``MIN_CERTAINTY_SUPPORTED``, after GRADE 26,
+Santesso et al. 2020, 119:126: a plain "X reduces" statement needs high
+certainty, "X likely reduces" moderate, "X may reduce" low; claims are either
+plain or hedged with "may"/"can help");
 ``partly supported (overstated)`` when some cited analysis shows benefit but not
 all of that holds; ``not supported by the cited evidence`` when none does;
 ``no evidence cited`` when the claim cites nothing, or only secondary web pages
@@ -71,7 +74,7 @@ RATIO_APPRECIABLE = 1.25
 ROB_SCORE = {"low": 0.0, "some concerns": 1.0, "unclear": 1.0, "high": 2.0}
 ROB_SERIOUS, ROB_VERY_SERIOUS = 0.5, 1.5
 CERTAINTY = ("very low", "low", "moderate", "high")  # index = level - 1
-MIN_CERTAINTY_SUPPORTED = {False: 3, True: 2}  # hedged -> lowest level still "supported"
+MIN_CERTAINTY_SUPPORTED = {False: 4, True: 2}  # claim hedged? -> lowest level (GRADE 26)
 
 RANDOMISED = {"RCT", "crossover RCT", "systematic review", "meta-analysis"}
 CONTINUOUS = {"SMD", "MD"}
@@ -229,6 +232,11 @@ def _num(x):
     return None if math.isnan(x) else x
 
 
+def _truthy(x) -> bool:
+    """CSV booleans: True/true/1/yes; blank or anything else is False."""
+    return str(x).strip().lower() in {"true", "1", "1.0", "yes"}
+
+
 def _texts(series) -> tuple[str, ...]:
     return tuple(dict.fromkeys(str(v) for v in series.dropna() if str(v) != ""))
 
@@ -272,7 +280,7 @@ def _egger_p(result) -> float | None:
 def summarise(fit, mid: float | None = None) -> AnalysisSummary:
     """Summarise an AnalysisFit (``.spec``, ``.rows``, ``.result``) for the rules."""
     spec, rows, result = fit.spec, fit.rows, fit.result
-    est_rows = rows[rows["estimable"].astype(bool)] if "estimable" in rows else rows
+    est_rows = rows[rows["estimable"].map(_truthy)] if "estimable" in rows else rows
     estimate = ci_low = ci_high = pi_low = pi_high = i2 = egger_p = None
     weights: tuple[float, ...] = ()
     if result is not None:
