@@ -15,7 +15,7 @@ import numpy as np
 from scipy import stats
 
 from evidence.errors import DataError
-from evidence.meta.core import METHODS, TESTS, _MAXITER, _TOL
+from evidence.meta.core import _MAXITER, _TOL, METHODS, TESTS
 
 FIELDS = ("estimate", "se", "ci_low", "ci_high", "pval", "tau2", "I2", "H2", "Q", "Q_pval",
           "k", "pi_low", "pi_high")
@@ -30,10 +30,10 @@ def _sums(y, v, mask, tau2):
     return w, S, mu, r
 
 
-def _fisher(y, v, mask, tau2, reml):
-    """Vectorised Fisher scoring for (RE)ML tau², as ``core._fisher``."""
+def _fisher(y, v, mask, tau2, reml, active):
+    """Vectorised Fisher scoring for (RE)ML tau², as ``core._fisher`` (rows in ``active``)."""
     tau2 = tau2.copy()
-    active = np.ones(tau2.shape, bool)
+    active = active.copy()
     for _ in range(_MAXITER):
         idx = np.flatnonzero(active)
         if idx.size == 0:
@@ -58,10 +58,10 @@ def _fisher(y, v, mask, tau2, reml):
     raise DataError("tau² estimation (Fisher scoring) did not converge in batch")
 
 
-def _pm(y, v, mask, k):
+def _pm(y, v, mask, k, active):
     """Paule-Mandel by Newton on Q(tau²) = k - 1 from tau² = 0 (Q is convex, decreasing)."""
     tau2 = np.zeros(y.shape[0])
-    active = np.ones(tau2.shape, bool)
+    active = active.copy()
     for _ in range(_MAXITER):
         idx = np.flatnonzero(active)
         if idx.size == 0:
@@ -99,6 +99,11 @@ def batch(yi, vi, method="REML", test="z", level=0.95, pi="metafor") -> dict[str
     v = np.where(mask, v, 1.0)
     kk = np.maximum(k, 2).astype(float)  # avoid 0-division on rows that end as NaN
 
+    with np.errstate(divide="ignore", invalid="ignore"):  # rows with k < 2 end as NaN
+        return _fit(y, v, mask, k, kk, method, test, level, pi)
+
+
+def _fit(y, v, mask, k, kk, method, test, level, pi):
     zero = np.zeros(y.shape[0])
     w0, S0, mu0, r0 = _sums(y, v, mask, zero)
     Q = (w0 * r0 * r0).sum(1)
@@ -118,9 +123,9 @@ def batch(yi, vi, method="REML", test="z", level=0.95, pi="metafor") -> dict[str
             w, _S, _mu, r = _sums(y, v, mask, t0)
             tau2 = np.maximum(0.0, t0 * (w * r * r).sum(1) / (kk - 1))
         elif method == "PM":
-            tau2 = _pm(y, v, mask, kk)
+            tau2 = _pm(y, v, mask, kk, k >= 2)
         else:
-            tau2 = _fisher(y, v, mask, he, reml=method == "REML")
+            tau2 = _fisher(y, v, mask, he, method == "REML", k >= 2)
 
     w, S, est, r = _sums(y, v, mask, tau2)
     if test == "knha":

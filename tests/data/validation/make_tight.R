@@ -13,11 +13,11 @@ for (f in sort(Sys.glob("*_input.csv"))) {
   fits <- list()
   for (m in c("REML", "ML", "PM")) {
     r <- rma(d$yi, d$vi, method = m, control = ctrl)
-    ci <- confint(r)$random
+    ci <- confint(r, control = list(tol = 1e-12))$random
     fits[[m]] <- list(tau2 = r$tau2, estimate = as.numeric(r$b), se = r$se,
                       tau2_ci_low = ci["tau^2", "ci.lb"], tau2_ci_high = ci["tau^2", "ci.ub"])
   }
-  dl <- confint(rma(d$yi, d$vi, method = "DL"))$random
+  dl <- confint(rma(d$yi, d$vi, method = "DL"), control = list(tol = 1e-12))$random
   l1 <- leave1out(rma(d$yi, d$vi, method = "REML", control = ctrl))
   out$datasets[[name]] <- list(fits = fits,
     DL_tau2_ci = c(dl["tau^2", "ci.lb"], dl["tau^2", "ci.ub"]),
