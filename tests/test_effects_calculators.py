@@ -142,6 +142,11 @@ def test_escalc_errors_name_row_and_field():
     with pytest.raises(DataError) as exc:
         fx.escalc("MD", bad)
     assert (exc.value.row, exc.value.field) == (3, "sd1i")
+    as_text = bad.astype(str).astype(object)
+    as_text.loc[1, "sd1i"], as_text.loc[0, "n2i"] = "1", None
+    with pytest.raises(DataError, match="missing value") as exc:
+        fx.escalc("SMD", as_text)
+    assert (exc.value.row, exc.value.field) == (2, "n2i")
     with pytest.raises(DataError, match="events exceed"):
         fx.escalc("RR", pd.DataFrame({"ai": [11], "n1i": [10], "ci": [1], "n2i": [10]}))
 

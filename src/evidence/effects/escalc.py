@@ -48,6 +48,8 @@ def _need(df: pd.DataFrame, columns, measure_kind: str) -> None:
 
 def _number(df: pd.DataFrame, i: int, col: str, *, minimum: float, strict: bool) -> float:
     value = df[col].iloc[i]
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise DataError("missing value", row=i + 2, field=col)
     try:
         x = float(value)
     except (TypeError, ValueError):
