@@ -193,3 +193,16 @@ def test_symptom_on_higher_better_scale_warns(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "warning" in err and "row 13, field 'scale_direction'" in err
     assert not fx.warnings_for(fx.load_sheets(FIXTURES)[1])
+
+
+def test_change_scores_without_n_give_an_md(tmp_path):
+    # Fixture alpha-change-se: HARS change -6 (SE 1.5) with massage, -2 (SE 1.5) with control,
+    # higher_worse. Without n no SD (so no SMD) exists, but the MD of the changes does:
+    # massage minus control = -4, flipped to +4 (favours massage); SE = sqrt(1.5^2 + 1.5^2).
+    src = _sheet_with(tmp_path, "alpha-change-se", n_massage="", n_control="")
+    rows = {r["row_id"]: r for r in fx.build_effects(src, tmp_path / "e.csv")}
+    row = rows["alpha-change-se"]
+    assert row["estimable"] and row["measure"] == "MD"
+    assert row["yi"] == pytest.approx(4.0, abs=1e-12)
+    assert row["vi"] == pytest.approx(1.5**2 + 1.5**2, abs=1e-12)
+    assert "n per arm not reported" in row["derived"]

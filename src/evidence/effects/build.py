@@ -110,6 +110,26 @@ def _arms(row, smd_measure: str, notes: list[str]):
     return "SMD", yi, vi
 
 
+def _md_of_changes(row, notes: list[str]):
+    """MD of two arms' change scores from each arm's SE or 95% CI, when n per arm is unknown.
+
+    No SD (so no SMD) can be had without n, but the difference of two
+    independent means has SE sqrt(SE1^2 + SE2^2) whatever n is. A CI is read
+    with the normal quantile (n unknown); the result is in the instrument's units.
+    """
+    ses = []
+    for arm in ("massage", "control"):
+        if row[f"se_{arm}"] is not None:
+            ses.append(row[f"se_{arm}"])
+        else:
+            se, _ = calc.se_from_ci(row[f"ci_low_{arm}"], row[f"ci_high_{arm}"])
+            ses.append(se)
+    how = "SE" if row["data_type"] == "arm_change_se" else "95% CI (normal quantile)"
+    notes.insert(0, "MD of change scores (massage minus control), n per arm not reported so no "
+                    f"SMD; each arm's SE from its {how}; SE(MD) = sqrt(SE1^2 + SE2^2)")
+    return "MD", row["mean_massage"] - row["mean_control"], ses[0] ** 2 + ses[1] ** 2
+
+
 def _needs_n(row, one_arm: bool = False):
     n1, n2 = row["n_massage"], row["n_control"]
     if n1 is None or (n2 is None and not one_arm):
@@ -202,7 +222,10 @@ def compute(row, smd_measure: str = "SMD") -> dict:
                                "change as arm_change_*")
         if row["timepoint"].lower().startswith("baseline"):
             raise NotEstimable("baseline values: not an effect of treatment")
-        if kind in ARM_TYPES:
+        no_n = row["n_massage"] is None or row["n_control"] is None
+        if kind in ("arm_change_se", "arm_change_ci") and row["comparator_type"] != "none" and no_n:
+            measure, yi, vi = _md_of_changes(row, notes)
+        elif kind in ARM_TYPES:
             _needs_n(row, one_arm=row["comparator_type"] == "none")
             measure, yi, vi = _arms(row, smd_measure, notes)
         elif kind in ("t_stat", "f_stat", "p_only"):
