@@ -27,7 +27,7 @@ def spec(**kw):
 
 
 def effects_rows(rows):
-    cols = dict(study_id="s", condition="GAD", design="RCT", comparator_type="active",
+    cols = dict(study_id="s", condition="GAD", design="RCT", comparator_type="active", measure="SMD",
                 comparison="massage vs thermotherapy", estimable=True, label="S",
                 risk_of_bias="low", n_massage=20, n_control=20, yi=0.3, vi=0.1,
                 ci_low=-0.3, ci_high=0.9)
@@ -200,6 +200,38 @@ def test_run_writes_the_ledger(tmp_path, monkeypatch):
     first = out.read_bytes()
     run_grade(tmp_path, monkeypatch, claims)
     assert out.read_bytes() == first  # deterministic
+
+
+def test_command_end_to_end_with_real_fits(tmp_path):
+    """evidence grade on a tiny effects table and analyses file, through rma (REML, KNHA)."""
+    from evidence.cli import main
+
+    effects = effects_rows([
+        dict(row_id="t1", study_id="sherman2010", yi=0.40, vi=0.02, n_massage=100, n_control=100),
+        dict(row_id="t2", study_id="rapaport2016", yi=0.60, vi=0.03, n_massage=70, n_control=70,
+             comparator_type="waitlist"),
+    ])
+    effects.to_csv(tmp_path / "effects.csv", index=False)
+    (tmp_path / "analyses.yaml").write_text(
+        "- {id: gad_anxiety_eot, title: GAD anxiety, condition: GAD, outcome: anxiety,\n"
+        "   measure: SMD, evidence_role: cited, rows: [t1, t2], method: REML, test: knha}\n")
+    (tmp_path / "studies.csv").write_text("study_id,risk_of_bias\nsherman2010,low\n")
+    out = tmp_path / "verdicts.csv"
+    code = main(["grade", "--claims", str(FIXTURES / "valid.yaml"), "--effects",
+                 str(tmp_path / "effects.csv"), "--analyses", str(tmp_path / "analyses.yaml"),
+                 "--studies", str(tmp_path / "studies.csv"), "--records", str(tmp_path / "x"),
+                 "--output", str(out)])
+    assert code == 0
+    with out.open(newline="") as fh:
+        (row,) = list(csv.DictReader(fh))
+    # By hand: tau² = 0 (Q = 0.8 < df), weights 50 and 33.3, estimate 40/83.33 = 0.48;
+    # KNHA se = sqrt(Q/(k-1) / 83.33) = 0.098, t(0.975, 1) = 12.706 -> CI -0.76 to 1.72.
+    assert (row["best_estimate"], row["ci_low"], row["ci_high"]) == ("0.480", "-0.765", "1.725")
+    assert row["n_studies"] == "2" and row["n_participants"] == "340"
+    assert "k=2, n=340" in row["reasons"] and "n = 340 < 400" in row["reasons"]
+    assert "imprecision -2: 95% CI -0.76 to 1.72 crosses 0 and both -MID and +MID" in row["reasons"]
+    assert "comparator: massage vs thermotherapy (active)" in row["reasons"]
+    assert row["verdict"] == g.NOT_SUPPORTED and row["certainty"] == "very low"
 
 
 def test_run_rejects_claims_citing_unknown_sources(tmp_path, monkeypatch):

@@ -635,6 +635,8 @@ def add_rob(rows: pd.DataFrame, studies: Path) -> pd.DataFrame:
 def add_arguments(parser) -> None:
     parser.add_argument("--claims", type=Path, default=paths.CLAIMS, help="claims file (YAML)")
     parser.add_argument("--effects", type=Path, default=paths.EFFECTS, help="effects.csv")
+    parser.add_argument("--analyses", type=Path, default=None,
+                        help="analyses file (default: evidence.analyses' data/analyses.yaml)")
     parser.add_argument("--mids", type=Path, default=MIDS, help="minimal important differences")
     parser.add_argument("--studies", type=Path, default=STUDIES, help="studies.csv")
     parser.add_argument("--records", type=Path, default=paths.RECORDS, help="PubMed snapshot")
@@ -642,12 +644,16 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from evidence.analyses import fit_all  # lead's step; imported lazily
+    from evidence import analyses  # the analyses step; imported lazily
 
     if not Path(args.effects).exists():
         raise EvidenceError(f"{args.effects} not found: run `evidence extract` first")
     effects = pd.read_csv(args.effects)
-    fits = fit_all(effects)
+    specs_path = getattr(args, "analyses", None)
+    if specs_path is None:
+        fits = analyses.fit_all(effects)
+    else:
+        fits = analyses.fit_all(effects, analyses.load_specs(specs_path), source=specs_path)
     claims = load_claims(args.claims, known_sources=known_sources(args.studies, args.records),
                          known_analyses=set(fits))
     mids = load_mids(args.mids)
