@@ -60,6 +60,7 @@ class Panel:
     mid: float | None = None
     favours: tuple = ("Favours control", "Favours massage")
     axis_label: str = ""
+    axis: bool = True  # False: a text-only section (nothing to plot), no axis drawn
 
 
 class _Measure:
@@ -268,7 +269,7 @@ def render(panels: list[Panel], columns: list[Column], width: str = "single", ti
             rows.append((ln, y, h))
             y += h
         axes_plan.append((panel, top, y, rows))
-        y += 4.6 * fs  # tick marks, tick labels and the "favours" line
+        y += 4.6 * fs if panel.axis else 0.6 * fs  # tick marks, tick labels and the "favours" line
     y += 0.3 * fs
     foot_y = y
     for f in foot:
@@ -299,6 +300,11 @@ def render(panels: list[Panel], columns: list[Column], width: str = "single", ti
                     multialignment=c.align)
 
     for panel, top, bottom, rows in axes_plan:
+        if not panel.axis:
+            for ln, ytop, h in rows:
+                _draw_line(fig, None, put, ln, ytop, h, H, fs, label_x, left, left_x, right, right_x,
+                           plot_x0, None, False)
+            continue
         ax = fig.add_axes((plot_x0 / W, (H - bottom) / H, plot_w / W, (bottom - top) / H))
         xlim = panel.xlim or auto_xlim(panel)
         null = 1.0 if panel.log else 0.0
@@ -367,7 +373,7 @@ def _draw_line(fig, ax, put, ln, ytop, h, H, fs, label_x, left, left_x, right, r
             put(xc, yc, text, ha=c.align, fontweight=weight if ln.kind == "diamond" else "normal")
     if ln.kind == "text" and ln._msg:
         put(plot_x0, yc, ln._msg, color=GREY, style="italic", bbox=WHITE_BOX, zorder=6)
-    if ln.lo is None or ln.hi is None or not (np.isfinite(ln.lo) and np.isfinite(ln.hi)):
+    if ax is None or ln.lo is None or ln.hi is None or not (np.isfinite(ln.lo) and np.isfinite(ln.hi)):
         return
     lo_c, hi_c = max(ln.lo, xlim[0]), min(ln.hi, xlim[1])
     hh = h / 72  # row height in inches

@@ -26,17 +26,24 @@ def egger_line(yi, vi) -> tuple[float, float]:
 
 
 def _imputed(trimfill):
-    """(yi, vi) of the studies trim-and-fill added: a boolean ``fill`` field, else the last k0."""
+    """(yi, vi) of the studies trim-and-fill added.
+
+    Reads a TrimFillResult (``.result`` with all studies and a boolean
+    ``.filled``); an object with ``yi``, ``vi`` and ``filled`` works too.
+    """
     if trimfill is None:
         return np.array([]), np.array([])
-    yi, vi = np.asarray(trimfill.yi, float), np.asarray(trimfill.vi, float)
-    for name in ("fill", "filled", "imputed"):
-        flag = getattr(trimfill, name, None)
-        if flag is not None and np.size(flag) == yi.size:
-            flag = np.asarray(flag, bool)
-            return yi[flag], vi[flag]
-    k0 = int(getattr(trimfill, "k0", 0) or 0)
-    return (yi[yi.size - k0:], vi[vi.size - k0:]) if k0 else (np.array([]), np.array([]))
+    fit = getattr(trimfill, "result", trimfill)
+    yi, vi = np.asarray(fit.yi, float), np.asarray(fit.vi, float)
+    flag = np.asarray(trimfill.filled, bool)
+    return yi[flag], vi[flag]
+
+
+def _egger_coefficients(egger, yi, vi) -> tuple[float, float]:
+    """(intercept, slope on sei): from an EggerResult's fields, or fitted when egger is True."""
+    if hasattr(egger, "bias") and hasattr(egger, "limit_estimate"):
+        return float(egger.limit_estimate), float(egger.bias)
+    return egger_line(yi, vi)
 
 
 def funnel(result, *, trimfill=None, egger=None, width: str = "single", title: str = "",
@@ -81,7 +88,7 @@ def funnel(result, *, trimfill=None, egger=None, width: str = "single", title: s
         ax.scatter(fy, np.sqrt(fv), s=14, facecolor="white", edgecolor=INK, lw=0.7, zorder=4,
                    label="Imputed (trim and fill)")
     if egger is not None and egger is not False:
-        b0, b1 = egger_line(yi, vi)
+        b0, b1 = _egger_coefficients(egger, yi, vi)
         pv = getattr(egger, "pval", None)
         lab = "Egger's line" + (f" (p = {pv:.2f})" if isinstance(pv, float) else "")
         ax.plot(b0 + b1 * se, se, color=ACCENT, lw=0.9, zorder=3, label=lab)

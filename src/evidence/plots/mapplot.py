@@ -19,17 +19,25 @@ ROLES = {"cited": "Cited by the article", "included_in_cited_review": "Included 
 POOLED_DESIGNS = {"systematic review", "meta-analysis"}
 
 
+def _text(v) -> str:
+    return "" if v is None or (isinstance(v, float) and v != v) else str(v)
+
+
 def _panel_key(row) -> tuple:
-    measure = str(row.get("measure") or "")
+    from evidence.plots.forestplot import as_bool
+
+    if not as_bool(row.get("estimable", True)):
+        return ("", "")
+    measure = _text(row.get("measure"))
     if measure in ("SMD", "logOR", "logRR", ""):
         return (measure, "")
-    return (measure, str(row.get("instrument") or "unit not recorded"))
+    return (measure, _text(row.get("instrument")) or "unit not recorded")
 
 
 def _panel_title(key) -> str:
     measure, instrument = key
     if not measure:
-        return "Not estimable on any scale"
+        return "Reported, but no effect size could be computed"
     if measure == "SMD":
         return "Standardised mean difference (common scale)"
     if measure in RATIO:
@@ -42,7 +50,8 @@ def evidence_map(rows: pd.DataFrame, *, title: str = "", width: str = "double",
     """Evidence-map forest plot; ``mids`` maps a panel measure or instrument to its MID."""
     if rows is None or len(rows) == 0:
         raise EvidenceError("evidence_map: no rows bear on this claim")
-    rows = rows.reset_index(drop=True)
+    rows = rows.reset_index(drop=True).copy()
+    rows["label"] = [_describe(r) for _, r in rows.iterrows()]
     keys = [_panel_key(r) for _, r in rows.iterrows()]
     order = sorted(set(keys), key=lambda k: (k[0] != "SMD", k[0] == "", k))
     panels, flagged_all = [], []
@@ -58,12 +67,12 @@ def evidence_map(rows: pd.DataFrame, *, title: str = "", width: str = "double",
             for ln, (_, r) in zip(sl, part.iterrows(), strict=True):
                 if str(r.get("design", "")) in POOLED_DESIGNS and ln.kind == "study":
                     ln.kind, ln.bold = "diamond", False  # a review's pooled estimate: open diamond
-                    ln.label = ln.label.replace("\u2020", "") + f" (pooled, k = {_k(r)})"
+                    ln.label = ln.label.replace("\u2020", "").replace(" \u2014 ", f" (pooled{_k(r)}) \u2014 ", 1)
             flagged_all += [f for f in flagged if f[1] not in POOLED_DESIGNS]
-            lines += sl
+            lines += _collapse(sl)
         mid = (mids or {}).get(key[1] or key[0])
         panels.append(Panel(lines, title=_panel_title(key), log=key[0] in RATIO, mid=mid,
-                            axis_label=NAMES.get(key[0], key[0])))
+                            axis_label=NAMES.get(key[0], key[0]), axis=bool(key[0])))
     cols = [Column("n", "n massage/\ncontrol", align="center"),
             Column("effect", "Estimate\n[95% CI]", side="right")]
     for p in panels:
@@ -71,7 +80,10 @@ def evidence_map(rows: pd.DataFrame, *, title: str = "", width: str = "double",
             a, b = ln.cells.pop("n_massage", ""), ln.cells.pop("n_control", "")
             if a or b:
                 ln.cells["n"] = f"{a or chr(8211)}/{b or chr(8211)}"
-    notes = footnotes_for([f for f in flagged_all if "\u2020" in f[3] or "\u2021" in f[3]])
+    short = {}
+    for lab, design, comp, mark in flagged_all:  # one footnote entry per study
+        short.setdefault(lab.split(" \u2014 ")[0], (design, comp, mark))
+    notes = footnotes_for([(lab, *v) for lab, v in short.items()])
     notes.append("Open diamonds: pooled estimates reported by reviews. Positive values favour massage.")
     caption = sources_caption(rows)
     if show_sources is True or (show_sources == "auto" and len(caption) <= 500):
@@ -80,8 +92,36 @@ def evidence_map(rows: pd.DataFrame, *, title: str = "", width: str = "double",
 
 
 def _k(r) -> str:
-    k = r.get("k_studies")
     try:
-        return str(int(float(k)))
+        return f", k = {int(float(r.get('k_studies')))}"
     except (TypeError, ValueError):
-        return "?"
+        return ""
+
+
+def _describe(r) -> str:
+    """'Sherman 2010 \u2014 anxiety (HARS), end of treatment; massage vs thermotherapy'."""
+    what = _text(r.get("outcome")).replace("_", " ")
+    if _text(r.get("instrument")):
+        what += f" ({_text(r.get('instrument'))})"
+    for extra, sep in ((_text(r.get("timepoint")), ", "), (_text(r.get("comparison")), "; ")):
+        if extra:
+            what += sep + extra
+    label = _text(r.get("label")) or _text(r.get("study_id"))
+    return f"{label} \u2014 {what}" if what else label
+
+
+def _collapse(lines):
+    """Identical not-estimable lines (same study, outcome and reason) shown once with a count."""
+    out, counts = [], {}
+    for ln in lines:
+        key = (ln.label, ln.message) if ln.kind == "text" else None
+        if key and key in counts:
+            counts[key][1] += 1
+            continue
+        if key:
+            counts[key] = [ln, 1]
+        out.append(ln)
+    for ln, n in counts.values():
+        if n > 1:
+            ln.label += f" (\u00d7{n} comparisons)"
+    return out
