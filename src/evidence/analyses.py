@@ -34,12 +34,13 @@ class AnalysisSpec:
     rows: tuple[str, ...]
     method: str = "REML"
     test: str = "knha"
+    pool: bool = True  # False: show side by side, never pool (e.g. reviews sharing trials)
     notes: str = ""
 
 
 @dataclass
 class AnalysisFit:
-    """One analysis: its spec, its effects rows, and the fit (None when k < 2)."""
+    """One analysis: its spec, its effects rows, and the fit (None when k < 2 or not pooled)."""
 
     spec: AnalysisSpec
     rows: pd.DataFrame
@@ -65,6 +66,8 @@ def load_specs(path: Path | None = None) -> list[AnalysisSpec]:
         where = dict(file=path, row=f"{i} ({entry.get('id', '?') if isinstance(entry, dict) else '?'})")
         if not isinstance(entry, dict):
             raise DataError("each analysis must be a mapping", **where)
+        if not isinstance(entry.get("pool", True), bool):
+            raise DataError("must be true or false", field="pool", **where)
         for key in REQUIRED:
             if entry.get(key) in (None, "", []):
                 raise DataError("missing", field=key, **where)
@@ -98,13 +101,13 @@ def fit_all(effects: pd.DataFrame, specs: list[AnalysisSpec] | None = None,
             raise DataError(f"rows not in effects.csv: {missing}", file=source,
                             row=spec.id, field="rows")
         rows = by_id.loc[list(spec.rows)].reset_index(drop=True)
-        measures = set(rows["measure"].dropna())
-        if measures - {spec.measure}:
-            raise DataError(f"rows have measure {sorted(measures)}, analysis says {spec.measure}",
-                            file=source, row=spec.id, field="measure")
         usable = rows[rows["estimable"].astype(bool)]
+        measures = set(usable["measure"])
+        if measures - {spec.measure}:
+            raise DataError(f"estimable rows have measure {sorted(measures)}, analysis says "
+                            f"{spec.measure}", file=source, row=spec.id, field="measure")
         result = None
-        if len(usable) >= 2:
+        if spec.pool and len(usable) >= 2:
             result = rma(usable["yi"].to_numpy(float), usable["vi"].to_numpy(float),
                          method=spec.method, test=spec.test, labels=list(usable["label"]))
         fits[spec.id] = AnalysisFit(spec=spec, rows=rows, result=result, estimable_rows=usable)
