@@ -67,6 +67,25 @@ def test_summarise_single_row_uses_its_ci_and_review_k_and_i2():
     assert s.studies == (("li2014", 404, 9),) and s.conditions == ("fibromyalgia",)
 
 
+def test_summarise_falls_back_on_n_randomised_when_arms_are_not_reported():
+    rows = effects_rows([dict(row_id="r", study_id="rapaport2016", measure="MD", yi=3.26,
+                              ci_low=0.35, ci_high=6.17, n_massage=None, n_control=None,
+                              n_randomised="47")])
+    s = g.summarise(SimpleNamespace(spec=spec(measure="MD"), rows=rows, result=None))
+    assert s.n_participants == 47
+    assert "n = 47 < 400" in g.imprecision(s).reason
+
+
+def test_add_study_facts_fills_only_what_is_missing(tmp_path):
+    studies = tmp_path / "studies.csv"
+    studies.write_text("study_id,n_randomised,risk_of_bias\nsherman2010,68,high\n")
+    rows = effects_rows([dict(row_id="a", study_id="sherman2010")])  # risk_of_bias "low"
+    out = g.add_study_facts(rows, studies)
+    assert out.loc[0, "risk_of_bias"] == "low" and out.loc[0, "n_randomised"] == "68"
+    out = g.add_study_facts(rows.drop(columns="risk_of_bias"), studies)
+    assert out.loc[0, "risk_of_bias"] == "high"
+
+
 def test_summarise_keeps_not_estimable_rows_out_of_the_numbers_but_names_them():
     rows = effects_rows([dict(row_id="a", estimable="True"), dict(row_id="b", estimable="False", yi=None,
                                                  label="Sherman 2010",

@@ -249,13 +249,17 @@ def _column(rows: pd.DataFrame, name: str) -> pd.Series:
 
 
 def _study_counts(rows: pd.DataFrame) -> tuple[tuple[str, int | None, int], ...]:
-    """Participants per study: largest massage arm + every control arm (multi-arm trials)."""
+    """Participants per study: largest massage arm + every control arm (multi-arm trials);
+    when the rows give no arm sizes, the study's ``n_randomised`` (studies.csv) if known."""
     out = []
     for sid, grp in rows.groupby("study_id", sort=True):
         nm, nc = _column(grp, "n_massage"), _column(grp, "n_control")
+        nr = _column(grp, "n_randomised")
         n = None
         if nm.notna().any() or nc.notna().any():
             n = int((nm.max() if nm.notna().any() else 0) + nc.fillna(0).sum())
+        elif nr.notna().any():
+            n = int(nr.max())
         k = pd.to_numeric(grp["k_studies"], errors="coerce").max() if "k_studies" in grp else None
         out.append((str(sid), n, int(k) if k is not None and not math.isnan(k) else 1))
     return tuple(out)
@@ -624,12 +628,15 @@ def write_verdicts(verdicts: list[Verdict], path) -> None:
                           ", ".join(v.claim.sources)])
 
 
-def add_rob(rows: pd.DataFrame, studies: Path) -> pd.DataFrame:
-    """Give effects rows their study's risk_of_bias when the analyses step has not."""
-    if "risk_of_bias" in rows or not Path(studies).exists():
+def add_study_facts(rows: pd.DataFrame, studies: Path) -> pd.DataFrame:
+    """Give effects rows their study's risk_of_bias (when absent) and n_randomised."""
+    if not Path(studies).exists():
         return rows
-    rob = pd.read_csv(studies, dtype=str).set_index("study_id")["risk_of_bias"]
-    return rows.assign(risk_of_bias=rows["study_id"].map(rob))
+    table = pd.read_csv(studies, dtype=str).set_index("study_id")
+    for column in ("risk_of_bias", "n_randomised"):
+        if column not in rows and column in table:
+            rows = rows.assign(**{column: rows["study_id"].map(table[column])})
+    return rows
 
 
 def add_arguments(parser) -> None:
@@ -659,7 +666,7 @@ def run(args) -> int:
     mids = load_mids(args.mids)
     summaries = {}
     for aid, fit in fits.items():
-        fit.rows = add_rob(fit.rows, args.studies)
+        fit.rows = add_study_facts(fit.rows, args.studies)
         summaries[aid] = summarise(fit, mid=lookup_mid(mids, fit))
     verdicts = [grade_claim(c, summaries) for c in claims]
     write_verdicts(verdicts, args.output)
