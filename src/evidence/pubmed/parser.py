@@ -24,7 +24,6 @@ from evidence.pubmed.record import AbstractSection, MeshHeading, PubmedRecord, Q
 
 _SAFE = {"resolve_entities": False, "no_network": True, "load_dtd": False, "huge_tree": False}
 _HEAD = 65536  # bytes scanned for a DOCTYPE before the parser sees the document
-_WS = re.compile(r"\s+")
 _YEAR = re.compile(r"\b(\d{4})\b")
 
 
@@ -57,8 +56,13 @@ def _text(el) -> str | None:
     """All text under an element, inline markup (<i>, <sup>, MathML) flattened, spaces collapsed."""
     if el is None:
         return None
-    s = _WS.sub(" ", "".join(el.itertext())).strip()
+    raw = el.text if len(el) == 0 else "".join(el.itertext())
+    s = " ".join(raw.split()) if raw else ""  # same as collapsing \s+ runs, but faster
     return s or None
+
+
+def _leaf(el) -> str:
+    return (el.text or "").strip() if el is not None else ""
 
 
 def _yn(el) -> bool:
@@ -73,13 +77,13 @@ def _authors(article) -> list[str]:
         for au in alist.iterfind("Author"):
             if au.get("ValidYN", "Y") == "N":
                 continue  # NLM marks names printed in error as invalid
-            coll = au.find("CollectiveName")
-            if coll is not None:
-                out.append(_text(coll) or "")
+            f = {c.tag: c for c in au}  # one pass over the children: hot loop
+            if "CollectiveName" in f:
+                out.append(_text(f["CollectiveName"]) or "")
                 continue
-            last = _text(au.find("LastName")) or ""
-            ini = _text(au.find("Initials")) or _text(au.find("ForeName")) or ""
-            suffix = _text(au.find("Suffix"))
+            last = _leaf(f.get("LastName"))
+            ini = _leaf(f.get("Initials")) or _leaf(f.get("ForeName"))
+            suffix = _leaf(f.get("Suffix"))
             name = f"{last} {ini}".strip()
             out.append(f"{name} {suffix}" if suffix else name)
     return out
@@ -112,8 +116,8 @@ def _mesh(mc) -> list[MeshHeading]:
     out = []
     for mh in mc.iterfind("MeshHeadingList/MeshHeading"):
         d = mh.find("DescriptorName")
-        out.append(MeshHeading(_text(d) or "", _yn(d),
-                               [Qualifier(_text(q) or "", _yn(q))
+        out.append(MeshHeading((d.text or "").strip(), _yn(d),
+                               [Qualifier((q.text or "").strip(), _yn(q))
                                 for q in mh.iterfind("QualifierName")]))
     return out
 
@@ -147,7 +151,8 @@ def record_from_element(art, name: str = "<xml>") -> PubmedRecord:
         pages=_pages(a),
         doi=doi or None,
         pmcid=ids.get("pmc") or None,
-        publication_types=[_text(p) or "" for p in a.iterfind("PublicationTypeList/PublicationType")],
+        publication_types=[(p.text or "").strip()
+                           for p in a.iterfind("PublicationTypeList/PublicationType")],
         mesh=_mesh(mc),
         abstract=[AbstractSection(t.get("Label"), _text(t) or "")
                   for t in a.iterfind("Abstract/AbstractText")],
