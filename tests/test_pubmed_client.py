@@ -207,3 +207,14 @@ def test_one_process_wide_limiter():
 def test_no_email_no_request(tmp_path):
     with pytest.raises(EvidenceError, match="NCBI_EMAIL"):
         EutilsClient(None, url="http://127.0.0.1:9/").request("efetch", {"id": "1"})
+
+
+def test_unparseable_kinds_are_not_retried(tmp_path):
+    book = ("<PubmedBookArticle><BookDocument><PMID Version=\"1\">1000</PMID></BookDocument>"
+            "</PubmedBookArticle>")
+    with FakeEutils(["1000"]) as srv:
+        srv.override["1000"] = book
+        with pytest.raises(EvidenceError, match="PubmedBookArticle"):
+            eutils.fetch_records(client(srv, tmp_path), ["1000"])
+        assert len(srv.requests("efetch")) == 1
+    assert ResponseCache(tmp_path).entries() == []

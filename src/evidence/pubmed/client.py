@@ -21,7 +21,12 @@ from urllib.parse import urlencode
 
 from evidence.errors import DataError, EvidenceError
 from evidence.pubmed.cache import CorruptEntry, ResponseCache, public_params, request_key
-from evidence.pubmed.parser import EutilsErrorPayload, UnsafeXMLError, check_json_error
+from evidence.pubmed.parser import (
+    EutilsErrorPayload,
+    UnsafeXMLError,
+    UnsupportedRecord,
+    check_json_error,
+)
 
 DEFAULT_URL = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
 RATE_NO_KEY, RATE_WITH_KEY = 3.0, 10.0  # NCBI's limits, requests per second
@@ -128,7 +133,7 @@ class EutilsClient:
                 if check is not None:
                     check(body)
             except (TransientError, EutilsErrorPayload, DataError) as exc:
-                if isinstance(exc, UnsafeXMLError):
+                if isinstance(exc, UnsafeXMLError | UnsupportedRecord):
                     raise
                 last = str(exc)
                 continue

@@ -31,6 +31,10 @@ class UnsafeXMLError(EvidenceError):
     """The document declares entities (XXE, entity-expansion bombs): refused unparsed."""
 
 
+class UnsupportedRecord(DataError):
+    """A record kind we do not parse (book chapters): retrying cannot help."""
+
+
 class EutilsErrorPayload(EvidenceError):
     """NCBI answered 200 with an error document (``<ERROR>`` or a JSON ``error``)."""
 
@@ -182,7 +186,7 @@ def iter_articles(source) -> Iterator[PubmedRecord]:
             if el.tag == "ERROR":
                 raise EutilsErrorPayload(f"{name}: E-utilities error: {_text(el)}")
             if el.tag == "PubmedBookArticle":
-                raise DataError("PubmedBookArticle (book chapter) is not supported",
+                raise UnsupportedRecord("PubmedBookArticle (book chapter) is not supported",
                                 file=name, field="PubmedBookArticle")
             yield record_from_element(el, name)
             el.clear(keep_tail=False)
