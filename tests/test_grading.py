@@ -176,6 +176,13 @@ def test_publication_bias_needs_ten_studies_and_egger_p_below_010():
     assert g.publication_bias(summary(k=12, egger_p=None)) is None
 
 
+def test_missing_results_rate_down_once_in_the_same_domain():
+    d = g.publication_bias(summary(missing_studies=("sherman2010",)))
+    assert d.levels == 1 and "missing results: no estimable effect from sherman2010" in d.reason
+    both = g.publication_bias(summary(k=12, egger_p=0.01, missing_studies=("x",)))
+    assert both.levels == 1 and "Egger" in both.reason and "missing results" in both.reason
+
+
 def test_certainty_never_below_very_low():
     s = summary(designs=("case series",), risk_of_bias=("high",), I2=90.0,
                 ci_low=-0.5, n_participants=30)

@@ -93,6 +93,10 @@ def test_summarise_keeps_not_estimable_rows_out_of_the_numbers_but_names_them():
     s = g.summarise(SimpleNamespace(spec=spec(), rows=rows, result=None))
     assert s.k == 1 and s.estimate == 0.3
     assert s.not_estimable == ("Sherman 2010 (only a p value)",)
+    assert s.missing_studies == ()  # both rows come from study "s", which has an estimate
+    rows.loc[1, "study_id"] = "sherman2010"
+    s = g.summarise(SimpleNamespace(spec=spec(), rows=rows, result=None))
+    assert s.missing_studies == ("sherman2010",)
     assert g.describe(s).endswith("not estimable: Sherman 2010 (only a p value)")
 
 

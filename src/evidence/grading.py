@@ -33,6 +33,9 @@ J Clin Epidemiol 2011; handbook = GRADE handbook, Schünemann et al. 2013):
   (±MID), or crosses 0 with n below the OIS. Ratio measures use RR 0.75/1.25.
 - publication bias (GRADE 5, 64:1277; Sterne et al. 2011 BMJ 343:d4002): only
   with k >= ``EGGER_MIN_K`` (10) and Egger's test p < ``EGGER_ALPHA`` -> -1.
+  Missing results (Cochrane Handbook ch. 13, bias due to missing evidence) count
+  in the same domain: a study in the analysis with no estimable row at all -> -1
+  (at most one level for the domain).
 
 Verdicts: ``supported`` when every cited analysis shows benefit (CI above 0),
 none is indirect, every kind of the claim has evidence, and certainty reaches
@@ -222,6 +225,7 @@ class AnalysisSummary:
     label: str = ""                          # e.g. "Hou 2010", for reasons
     studies: tuple[tuple[str, int | None, int], ...] = ()  # (study_id, n, k) per study
     not_estimable: tuple[str, ...] = ()      # "label: reason" of rows left out of the numbers
+    missing_studies: tuple[str, ...] = ()    # studies with no estimable row in this analysis
 
 
 def _num(x):
@@ -327,7 +331,9 @@ def summarise(fit, mid: float | None = None) -> AnalysisSummary:
         risk_of_bias=rob, rob_weights=weights,
         conditions=_texts(est_rows.get("condition", pd.Series([spec.condition]))) or (spec.condition,),
         outcome=spec.outcome, evidence_role=spec.evidence_role, egger_p=egger_p, mid=mid,
-        label=label or spec.title, studies=studies, not_estimable=not_estimable)
+        label=label or spec.title, studies=studies, not_estimable=not_estimable,
+        missing_studies=tuple(sorted(set(_texts(left_out.get("study_id", pd.Series(dtype=str))))
+                                     - {sid for sid, _, _ in studies})))
 
 
 # --- the rules --------------------------------------------------------------
@@ -469,10 +475,14 @@ def imprecision(s: AnalysisSummary) -> Downgrade | None:
 
 
 def publication_bias(s: AnalysisSummary) -> Downgrade | None:
+    found = []
     if s.k >= EGGER_MIN_K and s.egger_p is not None and s.egger_p < EGGER_ALPHA:
-        return Downgrade("publication bias", 1,
-                         f"publication bias -1: Egger p = {s.egger_p:.3f} with k = {s.k}")
-    return None
+        found.append(f"Egger p = {s.egger_p:.3f} with k = {s.k}")
+    if s.missing_studies and s.estimate is not None:
+        found.append(f"missing results: no estimable effect from {', '.join(s.missing_studies)}")
+    if not found:
+        return None
+    return Downgrade("publication bias", 1, "publication bias -1: " + ", ".join(found))
 
 
 def rate(s: AnalysisSummary, claim: Claim) -> Rating:
