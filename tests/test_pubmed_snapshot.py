@@ -13,7 +13,7 @@ from eutils_server import FakeEutils, articles_doc
 
 from evidence.errors import DataError, EvidenceError
 from evidence.pubmed import add_fetch_arguments, add_pubmed_arguments, run_fetch, run_pubmed
-from evidence.pubmed.export import split_author, to_bibtex, to_ris
+from evidence.pubmed.export import page_range, split_author, to_bibtex, to_ris
 from evidence.pubmed.parser import parse_articles
 from evidence.pubmed.record import Provenance
 from evidence.pubmed.snapshot import dumps, load_snapshot
@@ -124,12 +124,20 @@ def test_exports_content():
     assert bib.count("@article{") == 3
     assert "@article{Tester2000-1000," in bib
     assert "author = {Tester, A. B. and {Synthetic Trials Group}}" in bib
-    assert "pages = {11--19}" in bib and "doi = {10.5555/synth.1000}" in bib
+    assert "pages = {11--19}" in bib and "pages = {12--20}" in bib and "doi = {10.5555/synth.1000}" in bib
     ris = to_ris(recs)
     assert ris.count("TY  - JOUR\n") == 3 and ris.count("ER  - \n") == 3
     assert "AU  - Tester, A.B.\nAU  - Synthetic Trials Group\n" in ris
     assert "SP  - 11\nEP  - 19\n" in ris and "C2  - PMC1007\n" in ris
     assert split_author("De Luca F") == ("De Luca", "F.")
+
+
+@pytest.mark.parametrize(("pages", "expected"), [
+    ("72-6", ("72", "76")), ("369-79", ("369", "379")), ("100-108", ("100", "108")),
+    ("e883-91", ("e883", "e891")), ("561753", ("561753", None)), ("S12-S19", ("S12", "S19")),
+    ("xi-xv", ("xi", "xv")), ("1, 5-9", ("1, 5-9", None))])
+def test_page_range_expands_medline_abbreviations(pages, expected):
+    assert page_range(pages) == expected
     assert split_author("Canadian Respiratory Research Network") is None
 
 

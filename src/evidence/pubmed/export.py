@@ -32,6 +32,25 @@ def split_author(name: str) -> tuple[str, str] | None:
     return m.group("last"), ini
 
 
+_RANGE = re.compile(r"^(?P<pre>[A-Za-z]*)(?P<start>\d+)-(?P=pre)?(?P<end>\d+)$")
+
+
+def page_range(pages: str) -> tuple[str, str | None]:
+    """MEDLINE abbreviates end pages ("72-6", "e883-91"); give (start, end) in full.
+
+    The expansion is mechanical (the end page repeats the start's leading
+    digits); anything not of that shape is kept as given.
+    """
+    m = _RANGE.match(pages.strip())
+    if not m:
+        start, sep, end = pages.partition("-")
+        return (start, end or None) if sep and "," not in pages else (pages, None)
+    pre, start, end = m.group("pre"), m.group("start"), m.group("end")
+    if len(end) < len(start):
+        end = start[: len(start) - len(end)] + end
+    return pre + start, pre + end
+
+
 def cite_key(r: PubmedRecord) -> str:
     first = r.authors[0] if r.authors else "anon"
     parts = split_author(first)
@@ -52,6 +71,11 @@ def _bib_author(name: str) -> str:
     return f"{_bib(last)}, {ini}"
 
 
+def _bib_pages(pages: str) -> str:
+    start, end = page_range(pages)
+    return _bib(f"{start}--{end}" if end else start)
+
+
 def to_bibtex(records) -> str:
     out = []
     for r in sorted(records, key=lambda r: int(r.pmid)):
@@ -61,7 +85,7 @@ def to_bibtex(records) -> str:
                   ("year", str(r.year) if r.year else None),
                   ("volume", _bib(r.volume) if r.volume else None),
                   ("number", _bib(r.issue) if r.issue else None),
-                  ("pages", _bib(r.pages).replace("-", "--") if r.pages else None),
+                  ("pages", _bib_pages(r.pages) if r.pages else None),
                   ("doi", _bib(r.doi) if r.doi else None),
                   ("pmid", r.pmid),
                   ("pmcid", r.pmcid)]
@@ -83,8 +107,8 @@ def to_ris(records) -> str:
         lines += [("TI", r.title), ("T2", r.journal), ("J2", r.journal_abbrev),
                   ("PY", str(r.year) if r.year else None), ("VL", r.volume), ("IS", r.issue)]
         if r.pages:
-            sp, _, ep = r.pages.partition("-")
-            lines += [("SP", sp), ("EP", ep or None)]
+            sp, ep = page_range(r.pages)
+            lines += [("SP", sp), ("EP", ep)]
         lines += [("DO", r.doi), ("AN", r.pmid), ("C2", r.pmcid),
                   ("UR", f"https://pubmed.ncbi.nlm.nih.gov/{r.pmid}/")]
         lines += [("KW", m.descriptor) for m in r.mesh]
