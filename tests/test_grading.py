@@ -220,6 +220,16 @@ def test_verdict_partly_supported_when_some_analyses_fail():
     assert v.verdict == g.PARTLY and "1 of 2 cited analyses" in v.reasons[0]
 
 
+def test_cited_analysis_without_estimate_blocks_supported():
+    empty = summary(analysis_id="gad_worry_eot", outcome="worry", estimate=None, ci_low=None,
+                    ci_high=None, not_estimable=("Sherman 2010 (only p = .39)",))
+    c = claim(analyses=("gad_anxiety_eot", "gad_worry_eot"), pico={"outcomes": ["anxiety", "worry"]})
+    v = verdict(c, summary(), empty)
+    assert v.verdict == g.PARTLY
+    assert v.reasons[0].startswith("1 of 2 cited analyses show a benefit (1 without an estimable effect)")
+    assert "gad_worry_eot: no estimable effect, not estimable: Sherman 2010 (only p = .39)" in v.reasons
+
+
 def test_plain_claim_needs_high_certainty_and_may_claim_low():
     # GRADE 26 wording: "reduces" = high, "likely reduces" = moderate, "may reduce" = low
     moderate = summary(n_participants=300)            # imprecision -1

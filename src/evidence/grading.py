@@ -557,12 +557,14 @@ def grade_claim(claim: Claim, summaries: dict[str, AnalysisSummary]) -> Verdict:
     if not helped:
         verdict = NOT_SUPPORTED
         why = "no cited analysis shows a benefit (every 95% CI reaches 0 or below)"
-    elif (len(helped) == len(ratings) and not any(r.indirect for r in ratings) and not uncovered
+    elif (len(helped) == len(cited) and not any(r.indirect for r in ratings) and not uncovered
           and level >= MIN_CERTAINTY_SUPPORTED[claim.hedged]):
         verdict, why = SUPPORTED, (f"every cited analysis shows a benefit at {CERTAINTY[level - 1]} "
                                    f"certainty, directly")
     else:
-        parts = [f"{len(helped)} of {len(ratings)} cited analyses show a benefit"]
+        blank = len(cited) - len(ratings)
+        parts = [f"{len(helped)} of {len(cited)} cited analyses show a benefit"
+                 + (f" ({blank} without an estimable effect)" if blank else "")]
         if any(r.indirect for r in ratings):
             parts.append("evidence is indirect")
         if level < MIN_CERTAINTY_SUPPORTED[claim.hedged]:
