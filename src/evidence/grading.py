@@ -37,6 +37,10 @@ J Clin Epidemiol 2011; handbook = GRADE handbook, Schünemann et al. 2013):
   in the same domain: a study in the analysis with no estimable row at all -> -1
   (at most one level for the domain).
 
+Rows an analysis could not use (not estimable) stay visible: they are named,
+with their reason, in the verdict's reasons. When arm sizes are missing, a
+study's total n comes from ``n_randomised`` in studies.csv.
+
 Verdicts: ``supported`` when every cited analysis shows benefit (CI above 0),
 none is indirect, every kind of the claim has evidence, and certainty reaches
 what the claim's wording asserts (``MIN_CERTAINTY_SUPPORTED``, after GRADE 26,
@@ -432,9 +436,9 @@ def indirectness(s: AnalysisSummary, claim: Claim) -> Downgrade | None:
         found.append(f"comparator: {which}({', '.join(active)}), claim implies {claimed_cmp}")
     outcomes = set(claim.pico.get("outcomes") or [])
     if outcomes and s.outcome not in outcomes:
-        what = "mechanism" if "mechanism" in claim.kinds else "outcome"
-        found.append(f"outcome: {what} claimed ({', '.join(sorted(outcomes))}), "
-                     f"trials measured {s.outcome}")
+        claimed = ", ".join(sorted(outcomes))
+        what = f"mechanism claimed ({claimed})" if "mechanism" in claim.kinds else f"claim is about {claimed}"
+        found.append(f"outcome: {what}, trials measured {s.outcome}")
     if not found:
         return None
     levels = min(2, len(found))
