@@ -51,7 +51,8 @@ plain or hedged with "may"/"can help");
 all of that holds; ``not supported by the cited evidence`` when none does;
 ``no evidence cited`` when the claim cites nothing, or only secondary web pages
 with no study data; ``advice (not graded)`` for advice. A claim's certainty is
-the lowest of its cited analyses (GRADE 11, Guyatt et al. 2013, 66:151).
+the lowest of its cited analyses (GRADE 11, Guyatt et al. 2013,
+doi:10.1016/j.jclinepi.2012.01.006: overall certainty follows the lowest critical outcome).
 """
 
 from __future__ import annotations
