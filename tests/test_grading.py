@@ -207,9 +207,23 @@ def test_verdict_not_supported_when_no_cited_ci_excludes_null():
     assert "crosses 0" in "; ".join(v.reasons)
 
 
-def test_verdict_partly_supported_when_indirect():
-    v = verdict(claim(pico={"conditions": ["panic disorder"]}), summary())
+def test_verdict_partly_supported_when_only_the_comparator_is_indirect():
+    s = summary(comparator_types=("active",), comparators=("thermotherapy",))
+    v = verdict(claim(), s)
     assert v.verdict == g.PARTLY and "evidence is indirect" in v.reasons[0]
+
+
+def test_verdict_not_supported_when_benefit_is_only_in_another_population():
+    v = verdict(claim(pico={"conditions": ["panic disorder"]}), summary())
+    assert v.verdict == g.NOT_SUPPORTED
+    assert "only in other populations or on other outcomes" in v.reasons[0]
+    assert "population: trials in GAD, claim about panic disorder" in v.reasons[1]
+
+
+def test_mechanism_claim_from_symptom_scores_is_not_supported():
+    c = claim(kinds=("mechanism",), pico={"outcomes": ["muscle_tension"]})
+    v = verdict(c, summary())
+    assert v.verdict == g.NOT_SUPPORTED and "gad_anxiety_eot" in v.reasons[0]
 
 
 def test_verdict_partly_supported_when_some_analyses_fail():

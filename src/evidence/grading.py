@@ -48,7 +48,9 @@ Santesso et al. 2020, 119:126: a plain "X reduces" statement needs high
 certainty, "X likely reduces" moderate, "X may reduce" low; claims are either
 plain or hedged with "may"/"can help");
 ``partly supported (overstated)`` when some cited analysis shows benefit but not
-all of that holds; ``not supported by the cited evidence`` when none does;
+all of that holds; ``not supported by the cited evidence`` when none does, or
+when every benefit is in another population or on another outcome (e.g. panic
+disorder claimed from GAD trials, a mechanism claimed from symptom scores);
 ``no evidence cited`` when the claim cites nothing, or only secondary web pages
 with no study data; ``advice (not graded)`` for advice. A claim's certainty is
 the lowest of its cited analyses (GRADE 11, Guyatt et al. 2013,
@@ -347,6 +349,7 @@ class Downgrade:
     domain: str
     levels: int
     reason: str
+    aspects: tuple[str, ...] = ()  # indirectness: which of population, comparator, outcome
 
 
 @dataclass
@@ -367,6 +370,11 @@ class Rating:
     @property
     def indirect(self) -> bool:
         return any(d.domain == "indirectness" for d in self.downgrades)
+
+    @property
+    def on_target(self) -> bool:
+        """Measured in the claim's population and on the claim's outcome (comparator aside)."""
+        return not any({"population", "outcome"} & set(d.aspects) for d in self.downgrades)
 
     @property
     def benefit(self) -> bool:
@@ -424,26 +432,30 @@ def inconsistency(s: AnalysisSummary) -> Downgrade | None:
 
 
 def indirectness(s: AnalysisSummary, claim: Claim) -> Downgrade | None:
-    found = []
+    found, aspects = [], []
     wanted = set(claim.pico.get("conditions") or [])
     off = [c for c in s.conditions if c not in wanted]
     if wanted and off:
+        aspects.append("population")
         found.append(f"population: trials in {', '.join(off)}, claim about "
                      f"{', '.join(sorted(wanted))}")
     claimed_cmp = claim.pico.get("comparator_type", "any")
     active = [t for t in s.comparator_types if t in ACTIVE_CONTROLS]
     if claimed_cmp in INACTIVE_CLAIMS and active:
+        aspects.append("comparator")
         which = f"{', '.join(s.comparators)} " if s.comparators else ""
         found.append(f"comparator: {which}({', '.join(active)}), claim implies {claimed_cmp}")
     outcomes = set(claim.pico.get("outcomes") or [])
     if outcomes and s.outcome not in outcomes:
+        aspects.append("outcome")
         claimed = ", ".join(sorted(outcomes))
         what = f"mechanism claimed ({claimed})" if "mechanism" in claim.kinds else f"claim is about {claimed}"
         found.append(f"outcome: {what}, trials measured {s.outcome}")
     if not found:
         return None
     levels = min(2, len(found))
-    return Downgrade("indirectness", levels, f"indirectness -{levels}: " + ", ".join(found))
+    return Downgrade("indirectness", levels, f"indirectness -{levels}: " + ", ".join(found),
+                     tuple(aspects))
 
 
 def imprecision(s: AnalysisSummary) -> Downgrade | None:
@@ -562,6 +574,10 @@ def grade_claim(claim: Claim, summaries: dict[str, AnalysisSummary]) -> Verdict:
     if not helped:
         verdict = NOT_SUPPORTED
         why = "no cited analysis shows a benefit (every 95% CI reaches 0 or below)"
+    elif not any(r.on_target for r in helped):
+        verdict = NOT_SUPPORTED
+        why = ("a benefit is shown only in other populations or on other outcomes than the "
+               "claim's (" + ", ".join(r.summary.analysis_id for r in helped) + ")")
     elif (len(helped) == len(cited) and not any(r.indirect for r in ratings) and not uncovered
           and level >= MIN_CERTAINTY_SUPPORTED[claim.hedged]):
         verdict, why = SUPPORTED, (f"every cited analysis shows a benefit at {CERTAINTY[level - 1]} "
