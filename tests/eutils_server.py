@@ -3,7 +3,7 @@
 Answers esearch / epost / efetch / elink from synthetic PubmedArticle records
 written here (not copies of NCBI samples), logs every request with its
 arrival time, and injects faults on a schedule: ``429``, ``500``,
-``timeout`` (answers after the client gave up), ``truncate`` (Content-Length
+``429-retry-after`` (with ``Retry-After: 2``), ``timeout`` (answers after the client gave up), ``truncate`` (Content-Length
 larger than the body sent), ``cut`` (XML cut short), ``error_xml``
 (``<ERROR>`` with status 200), ``error_json`` (NCBI's JSON rate-limit error,
 echoing the api key), ``reset`` (TCP reset, no answer).
@@ -176,6 +176,12 @@ class FakeEutils:
                 try:
                     if fault == "429":
                         return self._send(429, b"Too Many Requests", "text/plain")
+                    if fault == "429-retry-after":
+                        self.send_response(429)
+                        self.send_header("Retry-After", "2")
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                        return
                     if fault == "500":
                         return self._send(500, b"Internal Server Error", "text/plain")
                     if fault == "reset":

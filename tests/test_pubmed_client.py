@@ -84,6 +84,14 @@ def test_backoff_is_exponential_with_jitter(tmp_path):
     assert backoffs == [0.75, 1.5, 3.0, 6.0]  # d/2 + 0.5*d/2 with d = 1, 2, 4, 8
 
 
+def test_retry_after_is_honoured():
+    clock = FakeClock()
+    with FakeEutils(IDS[:2]) as srv:
+        srv.schedule("efetch", "429-retry-after")
+        eutils.fetch_records(client(srv, clock=clock, backoff_base=0.01), IDS[:2])
+    assert 2.0 in clock.sleeps and len(srv.log) == 2
+
+
 def test_give_up_lists_missing_ids_then_resume_skips_cached_batches(tmp_path):
     cache = tmp_path / "cache"
     with FakeEutils(IDS) as srv:
