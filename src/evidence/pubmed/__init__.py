@@ -74,13 +74,15 @@ def _refresh(args, old: list[PubmedRecord]) -> int:
     from evidence.pubmed.eutils import GET_MAX_IDS, fetch_records  # network code on demand
 
     pmids = sorted({r.pmid for r in old} | set(studies_pmids(args.studies)), key=int)
-    client = EutilsClient(email, api_key, cache=ResponseCache(args.cache))
+    today = dt.date.today().isoformat()
+    # One cache folder per retrieval day: an interrupted refresh resumes the same day,
+    # a later refresh asks NCBI again instead of replaying old answers.
+    client = EutilsClient(email, api_key, cache=ResponseCache(os.path.join(args.cache, today)))
     fetched = fetch_records(client, pmids, progress=True)
     missing = [p for p in pmids if p not in fetched]
     if missing:
         raise EvidenceError(f"NCBI returned no record for {len(missing)} PMIDs: "
                             f"{', '.join(missing)}; snapshot not changed")
-    today = dt.date.today().isoformat()
     new = []
     for p in pmids:
         rec = fetched[p]
