@@ -64,10 +64,10 @@ class Panel:
 
 
 class _Measure:
-    """Text extents in points, from an Agg renderer at 72 dpi."""
+    """Text extents in points, from an Agg renderer at 720 dpi (hinting at 72 dpi rounds widths)."""
 
     def __init__(self, size: float):
-        self.renderer = RendererAgg(10, 10, 72)
+        self.renderer = RendererAgg(10, 10, 720)
         self.size = size
         self._cache = {}
 
@@ -76,9 +76,9 @@ class _Measure:
         key = (text, bold, size)
         if key not in self._cache:
             prop = FontProperties(family="DejaVu Sans", size=size, weight="bold" if bold else "normal")
-            widths = [self.renderer.get_text_width_height_descent(part or " ", prop, ismath=False)[0]
+            widths = [self.renderer.get_text_width_height_descent(part or " ", prop, ismath=False)[0] / 10
                       for part in text.split("\n")]
-            self._cache[key] = max(widths)
+            self._cache[key] = max(widths) * 1.01  # a little slack for rendering differences
         return self._cache[key]
 
     def wrap(self, text: str, max_width: float, bold: bool = False, size: float | None = None) -> str:
@@ -198,7 +198,7 @@ def render(panels: list[Panel], columns: list[Column], width: str = "single", ti
     fs = FONT_SIZES[width]
     W = WIDTHS[width] * 72.0
     m = _Measure(fs)
-    gap = GAP_EM * fs
+    gap = GAP_EM * fs * (0.75 if width == "single" else 1.0)
     left = [c for c in columns if c.side == "left"]
     right = [c for c in columns if c.side == "right"]
     all_lines = [ln for p in panels for ln in p.lines]
@@ -212,8 +212,8 @@ def render(panels: list[Panel], columns: list[Column], width: str = "single", ti
     fixed = sum(left_w) + sum(right_w) + gap * (len(left) + len(right) + 1) + 2 * MARGIN
     labels = [(ln.label, ln.bold or ln.kind == "header") for ln in all_lines if ln.kind != "note"]
     label_full = max([m.width(label_header, bold=True)] + [m.width(t, b) for t, b in labels])
-    min_plot = 0.30 * W
-    label_w = min(label_full, 0.3 * W, max(W - fixed - min_plot, 0.16 * W))
+    min_plot = 0.27 * W
+    label_w = min(label_full, 0.3 * W, max(W - fixed - min_plot, 0.2 * W))
     plot_w = max(W - fixed - label_w, 0.2 * W)
 
     # x positions (points from left); left columns are right-aligned at their right edge
@@ -337,9 +337,6 @@ def render(panels: list[Panel], columns: list[Column], width: str = "single", ti
         x_hi = min(xnull + 0.4 * fs, W - MARGIN - m.width(f_hi, size=fsz))
         put(x_lo, yfav, f_lo, ha="right", fontsize=fsz)
         put(x_hi, yfav, f_hi, ha="left", fontsize=fsz)
-        if panel.axis_label:
-            put(plot_x1 + gap, bottom + 1.55 * fs, panel.axis_label, fontsize=fs - 0.5, color=GREY,
-                ha="left")
 
     yf = foot_y
     for f in foot:

@@ -276,7 +276,7 @@ def forest(rows: pd.DataFrame, result=None, *, measure: str | None = None, commo
             a, b = ln.cells.pop("n_massage", ""), ln.cells.pop("n_control", "")
             if a or b:
                 ln.cells["n"] = f"{a or chr(8211)}/{b or chr(8211)}"
-        cols = [Column("n", "n massage/\ncontrol", align="center")] + arm_cols
+        cols = [Column("n", "n\nmassage/\ncontrol", align="center")] + arm_cols
     else:
         cols = [Column("n_massage", "Massage\nn"), Column("n_control", "Control\nn")] + arm_cols
     cols.append(Column("effect", f"{name}\n[95% CI]", side="right"))

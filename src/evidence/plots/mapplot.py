@@ -67,7 +67,8 @@ def evidence_map(rows: pd.DataFrame, *, title: str = "", width: str = "double",
             for ln, (_, r) in zip(sl, part.iterrows(), strict=True):
                 if str(r.get("design", "")) in POOLED_DESIGNS and ln.kind == "study":
                     ln.kind, ln.bold = "diamond", False  # a review's pooled estimate: open diamond
-                    ln.label = ln.label.replace("\u2020", "").replace(" \u2014 ", f" (pooled{_k(r)}) \u2014 ", 1)
+                    head, sep, tail = ln.label.replace("\u2020", "").partition(" \u2014 ")
+                    ln.label = f"{head} (pooled{_k(r)}){sep}{tail}"
             flagged_all += [f for f in flagged if f[1] not in POOLED_DESIGNS]
             lines += _collapse(sl)
         mid = (mids or {}).get(key[1] or key[0])

@@ -58,6 +58,9 @@ def rc_params(width: str = "single") -> dict:
         "figure.dpi": 100,
         "savefig.dpi": 300,
         "path.simplify": False,
+        # hinting snaps glyphs to the pixel grid, so text widths would change with dpi and
+        # a layout measured once could overflow at another resolution
+        "text.hinting": "no_hinting",
     }
 
 
