@@ -34,7 +34,9 @@ COMMANDS = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only the ``selected`` step's module is imported (steps load pandas,
+    matplotlib, statsmodels: importing all of them would make every call slow)."""
     parser = argparse.ArgumentParser(
         prog="evidence",
         description="Rebuild and grade the evidence behind a health article on massage therapy.",
@@ -47,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (module, adder, _runner, help_) in COMMANDS.items():
         p = sub.add_parser(name, help=help_, description=help_)
         p.set_defaults(_command=name)
+        if name != selected:
+            continue
         try:
             getattr(importlib.import_module(module), adder)(p)
         except (ImportError, AttributeError) as exc:  # step not built yet
@@ -55,7 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    selected = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(selected if selected in COMMANDS else None)
     args = parser.parse_args(argv)
     if getattr(args, "_unavailable", None):
         print(f"evidence: error: {args._unavailable}", file=sys.stderr)
