@@ -206,3 +206,13 @@ def test_change_scores_without_n_give_an_md(tmp_path):
     assert row["yi"] == pytest.approx(4.0, abs=1e-12)
     assert row["vi"] == pytest.approx(1.5**2 + 1.5**2, abs=1e-12)
     assert "n per arm not reported" in row["derived"]
+
+
+def test_difference_without_a_stated_direction_is_kept_not_estimable(tmp_path):
+    # A between-group difference whose source does not say which arm it favours
+    # cannot be signed; the row stays, with the value in the reason.
+    src = _sheet_with(tmp_path, "alpha-md-se", diff_direction="")
+    rows = {r["row_id"]: r for r in fx.build_effects(src, tmp_path / "e.csv")}
+    row = rows["alpha-md-se"]
+    assert not row["estimable"]
+    assert "diff_direction blank" in row["not_estimable_reason"]

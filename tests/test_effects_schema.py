@@ -77,7 +77,6 @@ def _set(row_id, **values):
     ("alpha-nr", {"missing_reason": ""}, "missing_reason"),
     ("alpha-t", {"t": ""}, "t"),                                        # data_type's number blank
     ("alpha-post", {"sd_control": ""}, "sd_control"),                   # no SD, SE or CI
-    ("alpha-md-se", {"diff_direction": ""}, "diff_direction"),
     ("alpha-counts", {"events_massage": "11"}, "events_massage"),       # more events than n
     ("alpha-p", {"p": "1.5"}, "p"),
     ("alpha-p", {"p": "0.0.5"}, "p"),                                   # not a number

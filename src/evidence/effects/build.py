@@ -167,6 +167,10 @@ def _from_reported(row, notes: list[str]):
     """A reported difference or estimate with CI or SE (MD, SMD, pooled)."""
     kind = row["data_type"]
     spread = {"mean_diff_ci": "diff_ci_low", "mean_diff_se": "diff_se"}.get(kind, "estimate_ci_low")
+    if not row["diff_direction"]:
+        value = row["diff"] if kind.startswith("mean_diff") else row["estimate"]
+        raise NotEstimable(f"{value:g} reported without saying which arm it favours: the sign "
+                           "cannot be set (diff_direction blank)")
     if row[spread] is None:
         value = row["diff"] if kind.startswith("mean_diff") else row["estimate"]
         oriented = _favour(_oriented(value, row["diff_direction"]), row, [])

@@ -57,15 +57,16 @@ CI_TRIPLES = (("mean_massage", "ci_low_massage", "ci_high_massage"),
 ARM_SPREAD = {"arm_mean_sd": ("sd", "se", "ci"), "arm_change_sd": ("sd",),
               "arm_change_se": ("se",), "arm_change_ci": ("ci",)}
 # numbers a row of each data_type must hold (arm types handled by ARM_SPREAD)
-# A blank CI/SE beside a reported estimate, like a blank n, makes the row not
-# estimable (the builder says why) rather than invalid: the estimate is kept.
+# A blank CI/SE beside a reported estimate, like a blank n or a direction the
+# source does not state, makes the row not estimable (the builder says why)
+# rather than invalid: the estimate is kept.
 REQUIRED = {
-    "mean_diff_ci": ("diff", "diff_direction"),
-    "mean_diff_se": ("diff", "diff_direction"),
+    "mean_diff_ci": ("diff",),
+    "mean_diff_se": ("diff",),
     "t_stat": ("t",), "f_stat": ("f",), "p_only": ("p",),
-    "smd_ci": ("estimate", "diff_direction"),
-    "pooled_smd_ci": ("estimate", "diff_direction"),
-    "pooled_md_ci": ("estimate", "diff_direction"),
+    "smd_ci": ("estimate",),
+    "pooled_smd_ci": ("estimate",),
+    "pooled_md_ci": ("estimate",),
     "counts": ("events_massage", "events_control", "n_massage", "n_control"),
     "not_reported": ("missing_reason",),
 }
