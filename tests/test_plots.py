@@ -289,3 +289,20 @@ def test_looks_like_the_baseline(name, tmp_path):
         pytest.fail(f"no baseline {expected}; create it with EVIDENCE_UPDATE_BASELINES=1")
     err = compare_images(str(expected), str(actual), tol=RMS_TOL)
     assert err is None, err
+
+
+def test_rows_with_nothing_to_plot_give_a_text_table_with_distinct_labels():
+    rows = make_rows(2, seed=0)
+    rows["label"] = "Sherman 2010"
+    rows["comparison"] = ["massage vs thermotherapy", "massage vs relaxing room"]
+    rows["estimable"] = False
+    rows["not_estimable_reason"] = ["no per-arm numbers in the abstract"] * 2
+    rows["source"] = "PMID 20186971, abstract"
+    with house_style():
+        fig = forest(rows, None, mid=0.5)
+    s = all_strings(fig)
+    assert "Sherman 2010, vs thermotherapy" in s and "Sherman 2010, vs relaxing room" in s
+    assert s.count("not estimable: no per-arm numbers in the abstract") == 2
+    assert fig.axes == []  # no empty axis, no MID band for nothing
+    assert "Shaded band" not in s
+    assert s.count("PMID 20186971, abstract") == 1  # a shared source is cited once

@@ -88,14 +88,30 @@ def _flags(row) -> tuple[str, str]:
 
 
 def sources_caption(rows: pd.DataFrame) -> str:
-    """'Source of the numbers: Label: source; ...' for captions and the index."""
-    parts, seen = [], set()
+    """'Sources: Label: source; ...' for captions and the index (rows sharing a source listed once)."""
+    by_source: dict[str, list[str]] = {}
     for _, r in rows.iterrows():
-        item = f"{r.get('label', r.get('study_id', ''))}: {r.get('source', '') or 'source not recorded'}"
-        if item not in seen:
-            seen.add(item)
-            parts.append(item)
+        src = r.get("source")
+        src = "source not recorded" if src is None or pd.isna(src) or not str(src).strip() else str(src)
+        label = str(r.get("label", r.get("study_id", "")))
+        labels = by_source.setdefault(src, [])
+        if label not in labels:
+            labels.append(label)
+    parts = [f"{' / '.join(labels)}: {src}" for src, labels in by_source.items()]
     return "Sources: " + "; ".join(parts) + "." if parts else ""
+
+
+def distinct_labels(rows: pd.DataFrame) -> pd.DataFrame:
+    """Labels shared by several rows (one trial, two comparisons) get the comparison added."""
+    if "label" not in rows or "comparison" not in rows:
+        return rows
+    dup = rows["label"].duplicated(keep=False) & rows["comparison"].notna()
+    if dup.any():
+        rows = rows.copy()
+        rows.loc[dup, "label"] = [f"{lab}, {str(c).removeprefix('massage ')}"
+                                  for lab, c in zip(rows.loc[dup, "label"], rows.loc[dup, "comparison"],
+                                                    strict=True)]
+    return rows
 
 
 def _measure_of(rows: pd.DataFrame, measure: str | None) -> str:
@@ -205,6 +221,7 @@ def model_label(result) -> str:
 
 def footnotes_for(flagged: list, mid=None, mid_source: str = "", measure="SMD") -> list[str]:
     notes = []
+    flagged = list(dict.fromkeys(flagged))  # one entry per study, in order
     design_rows = [(lab, d) for lab, d, _c, mk in flagged if "\u2020" in mk]
     comp_rows = [(lab, c) for lab, _d, c, mk in flagged if "\u2021" in mk]
     if design_rows:
@@ -237,7 +254,7 @@ def forest(rows: pd.DataFrame, result=None, *, measure: str | None = None, commo
     """
     if rows is None or len(rows) == 0:
         raise EvidenceError("forest: no rows to plot")
-    rows = rows.reset_index(drop=True)
+    rows = distinct_labels(rows.reset_index(drop=True))
     measure = _measure_of(rows, measure)
     weights = _weights_for(rows, result)
     arm_cols = _arm_columns(rows, width)
@@ -288,6 +305,9 @@ def forest(rows: pd.DataFrame, result=None, *, measure: str | None = None, commo
         notes.append(caption)
     elif show_sources == "auto":
         notes.append("Sources of each number: see figures/index.csv.")
+    plotted = any(ln.kind in ("study", "diamond") for ln in lines)
+    if not plotted:  # nothing to draw: a text-only table, no empty axis or MID band
+        notes = [n for n in notes if not n.startswith("Shaded band")]
     panel = Panel(lines, log=measure in RATIO, xlim=xlim, mid=mid, favours=favours,
-                  axis_label=name)
+                  axis_label=name, axis=plotted)
     return render([panel], cols, width=width, title=title, footnotes=notes)
