@@ -89,3 +89,17 @@ def test_unknown_row_and_mixed_measures_are_errors(tmp_path):
 def test_the_project_analyses_file_is_valid():
     specs = analyses.load_specs()
     assert len({s.id for s in specs}) == len(specs) > 0
+
+
+def test_every_effect_of_the_project_is_in_an_analysis(tmp_path):
+    """No extracted effect disappears from the figures: each row (but baseline
+    values, which are not effects) belongs to at least one analysis."""
+    from evidence import paths
+    from evidence.effects import build_effects
+
+    effects = pd.DataFrame(build_effects(paths.EXTRACTION, tmp_path / "effects.csv"))
+    used = {r for s in analyses.load_specs() for r in s.rows}
+    baseline = effects["timepoint"].str.lower().str.startswith("baseline")
+    assert sorted(set(effects.loc[~baseline, "row_id"]) - used) == []
+    fits = analyses.fit_all(effects)  # and every analysis fits without error
+    assert set(fits) == {s.id for s in analyses.load_specs()}
