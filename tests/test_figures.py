@@ -149,3 +149,15 @@ def test_missing_effects_is_one_clear_error(inputs, tmp_path, capsys):
     assert run_figures(inputs, tmp_path / "f", **{"--effects": tmp_path / "nope.csv"}) == 1
     err = capsys.readouterr().err
     assert "nope.csv: not found; run `evidence extract` first" in err
+
+
+def test_curated_analyses_replace_the_interim_grouping(inputs, tmp_path, capsys):
+    spec = tmp_path / "analyses.yaml"
+    spec.write_text("- id: gad_anxiety_eot\n  title: GAD, anxiety at end of treatment\n"
+                    "  condition: GAD\n  outcome: anxiety\n  measure: SMD\n  evidence_role: cited\n"
+                    "  rows: [g1, g2]\n")
+    assert run_figures(inputs, tmp_path / "f", **{"--analyses": spec, "--claims": tmp_path / "x.yaml"}) == 0
+    assert "grouping effects" not in capsys.readouterr().out
+    index = pd.read_csv(tmp_path / "f" / "index.csv")
+    assert list(index["id"]) == ["forest_gad_anxiety_eot", "claims_summary"]
+    assert "2 estimable of 2 reported effects; random effects" in index.loc[0, "caption"]

@@ -166,12 +166,12 @@ def plan(effects: pd.DataFrame, *, analyses: list[Analysis], mids: pd.DataFrame,
         mid, mid_src = mid_for(mids, a.outcome, a.measure, set(a.rows["instrument"].dropna()))
         k = len(_estimable(a.rows))
         caption = (f"{a.title}. {k} estimable of {len(a.rows)} reported effects"
-                   + ("; random effects (REML, Knapp-Hartung)." if a.result is not None else "; not pooled.")
+                   + (f"; {_model_text(a.result)}." if a.result is not None else "; not pooled.")
                    + " " + sources_caption(a.rows))
         specs.append(FigureSpec(
             id=f"forest_{a.id}", title=f"Forest plot: {a.title}", caption=caption,
             input_sha256=digest(a.rows, _result_text(a.result)),
-            draw=_bind(forest, _estimable_first(a.rows), a.result, measure=a.measure, mid=mid,
+            draw=_bind(forest, a.rows, a.result, measure=a.measure, mid=mid,
                        mid_source=mid_src, title=a.title)))
         if meta_extras and a.result is not None and int(a.result.k) >= MIN_FUNNEL_K:
             specs.append(_funnel_spec(a))
@@ -197,11 +197,6 @@ def plan(effects: pd.DataFrame, *, analyses: list[Analysis], mids: pd.DataFrame,
     return specs
 
 
-def _estimable_first(rows):
-    """Rows in fit order: the result's weights follow the estimable rows' order, kept as in the data."""
-    return rows
-
-
 def _map_mids(mids) -> dict:
     out = {}
     for _, m in mids.iterrows():
@@ -220,6 +215,14 @@ def _funnel_spec(a: Analysis) -> FigureSpec:
         caption=f"{a.title}: contour-enhanced funnel plot with Egger's line and trim-and-fill.",
         input_sha256=digest(est), draw=_bind(funnel, a.result, trimfill=trimfill(yi, vi),
                                              egger=egger(yi, vi), title=a.title))
+
+
+def _model_text(result) -> str:
+    from evidence.plots.forestplot import METHODS
+
+    test = "Knapp-Hartung" if str(result.test) == "knha" else "z test"
+    kind = "equal effects" if str(result.method) == "EE" else "random effects"
+    return f"{kind} ({METHODS.get(str(result.method), result.method)}, {test})"
 
 
 def _result_text(result) -> str:
