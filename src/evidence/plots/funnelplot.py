@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 from scipy import stats
 
 from evidence.errors import EvidenceError
+from evidence.plots.forestplot import fmt_p
 from evidence.plots.style import ACCENT, FONT_SIZES, INK, WIDTHS, check_width
 
 CONTOURS = ((0.10, "#f2f2f2"), (0.05, "#d9d9d9"), (0.01, "#bdbdbd"))  # p between bands
@@ -62,11 +64,11 @@ def funnel(result, *, trimfill=None, egger=None, width: str = "single", title: s
         raise EvidenceError(f"funnel: needs at least 3 studies, got {yi.size}")
     fs = FONT_SIZES[width]
     w_in = WIDTHS[width] if width == "single" else WIDTHS[width] / 2
-    fig = Figure(figsize=(w_in, w_in * 0.85))
+    fig = Figure(figsize=(w_in, w_in * 0.8))
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     FigureCanvasAgg(fig)
-    ax = fig.add_axes((0.17, 0.16, 0.78, 0.74 if title else 0.8))
+    ax = fig.add_axes((0.15, 0.13, 0.81, 0.76 if title else 0.83))
     fy, fv = _imputed(trimfill)
     se_all = np.sqrt(np.concatenate([vi, fv]))
     se_max = float(se_all.max()) * 1.1
@@ -90,7 +92,7 @@ def funnel(result, *, trimfill=None, egger=None, width: str = "single", title: s
     if egger is not None and egger is not False:
         b0, b1 = _egger_coefficients(egger, yi, vi)
         pv = getattr(egger, "pval", None)
-        lab = "Egger's line" + (f" (p = {pv:.2f})" if isinstance(pv, float) else "")
+        lab = "Egger's line" + (f" ({fmt_p(pv)})" if isinstance(pv, float) else "")
         ax.plot(b0 + b1 * se, se, color=ACCENT, lw=0.9, zorder=3, label=lab)
     ax.set_xlim(-reach, reach)
     ax.set_ylim(se_max, 0)
@@ -99,8 +101,11 @@ def funnel(result, *, trimfill=None, egger=None, width: str = "single", title: s
     ax.tick_params(labelsize=fs - 0.5)
     for s in ("top", "right"):
         ax.spines[s].set_visible(False)
-    ax.legend(loc="upper left", fontsize=fs - 1, frameon=True, framealpha=1, edgecolor="none",
-              title="Shading: p 0.10 / 0.05 / 0.01", title_fontsize=fs - 1)
+    handles, _ = ax.get_legend_handles_labels()
+    shades = [Patch(facecolor=c, label=lab) for (_p, c), lab in
+              zip(CONTOURS, ("0.05 < p < 0.10", "0.01 < p < 0.05", "p < 0.01"), strict=True)]
+    ax.legend(handles=handles + shades, loc="upper left", fontsize=fs - 1, frameon=True,
+              framealpha=1, edgecolor="none")
     if title:
         fig.text(0.02, 0.97, title, fontsize=fs + 0.5, fontweight="bold", va="top")
     return fig
