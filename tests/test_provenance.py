@@ -194,3 +194,30 @@ def test_every_snapshot_record_belongs_to_a_study():
     ids = pv.record_study_ids(records, studies, pv.read_sheet(pv.TRANSCRIPTION_LOG))
     assert sorted(ids) == sorted(r.pmid for r in records)
     assert set(ids.values()) <= set(studies["study_id"])
+
+
+def test_field_completeness_counts_null_and_empty_lists(records):
+    out = pv.field_completeness(records).set_index("field")
+    assert out.loc["pmcid"].tolist() == [1, 2]  # only PMID 1 has a PMCID
+    assert out.loc["authors"].tolist() == [2, 1]  # record 3 has no authors
+    assert out.loc["abstract"].tolist() == [0, 3]
+
+
+def test_reconciliation_tables():
+    log = pd.DataFrame({
+        "study_id": ["a", "a", "a", "b"],
+        "row_id_a": ["a-1", "a-1", "", "b-1"],
+        "field": ["n_massage", "p", "all other fields", "n_massage"],
+        "value_a": ["23", "0.4", "", "10"], "value_b": ["", "0.39", "", "12"],
+        "resolution": ["took_B", "kept_A", "agreed", "unresolved"],
+        "note": ["x", "y", "z", "source unclear"],
+    })
+    summary = pv.reconciliation_summary(log)
+    assert summary.loc["a"].tolist() == [1, 1, 1, 0, 3]  # agreed, kept_A, took_B, unresolved
+    assert summary.loc["total", "total"] == 4
+    fields = pv.reconciled_fields(log)
+    assert fields.index.tolist() == ["n_massage", "p"]  # 'agreed' rows are not disagreements
+    assert fields.loc["n_massage", "total"] == 2
+    assert pv.unresolved(log).to_dict("records") == [{
+        "study_id": "b", "row_id_a": "b-1", "field": "n_massage", "value_a": "10",
+        "value_b": "12", "note": "source unclear"}]

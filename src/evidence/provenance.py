@@ -69,6 +69,20 @@ def method_counts(records) -> pd.DataFrame:
         .sort_values("method", ignore_index=True)
 
 
+COMPLETENESS_FIELDS = ("authors", "journal_abbrev", "year", "volume", "issue", "pages", "doi",
+                       "pmcid", "publication_types", "mesh", "abstract")
+
+
+def field_completeness(records) -> pd.DataFrame:
+    """Per record field: how many records hold a value (null or [] counts as none)."""
+    n = len(records)
+    rows = []
+    for f in COMPLETENESS_FIELDS:
+        have = sum(1 for r in records if getattr(r, f) not in (None, "", []))
+        rows.append({"field": f, "with_value": have, "empty": n - have})
+    return pd.DataFrame(rows, columns=["field", "with_value", "empty"])
+
+
 def record_study_ids(records, studies: pd.DataFrame,
                      log: pd.DataFrame | None = None) -> dict[str, str]:
     """PMID -> study_id: from studies.csv's pmid first, else the transcription log's row.
@@ -175,16 +189,15 @@ def flow_table(sets: dict[str, dict[str, set[str]]]) -> pd.DataFrame:
 
 
 def flow_losses(sets: dict[str, dict[str, set[str]]]) -> pd.DataFrame:
-    """Who drops out between consecutive nested stages, per role (study ids, sorted)."""
+    """Who drops out before each nested stage, per role (study ids, sorted)."""
     chain = [s for s in ("sources", "numbers", "estimable", "analysed") if s in sets[ROLES[0]]]
     rows = []
     for role in ROLES:
         for before, after in zip(chain, chain[1:], strict=False):
             lost = sorted(sets[role][before] - sets[role][after])
-            rows.append({"evidence_role": role, "from": STAGE_LABELS[before],
-                         "to": STAGE_LABELS[after], "lost": len(lost),
-                         "studies": ", ".join(lost)})
-    return pd.DataFrame(rows, columns=["evidence_role", "from", "to", "lost", "studies"])
+            rows.append({"evidence_role": role, "not reaching": STAGE_LABELS[after],
+                         "lost": len(lost), "studies": ", ".join(lost)})
+    return pd.DataFrame(rows, columns=["evidence_role", "not reaching", "lost", "studies"])
 
 
 def flow_figure(sets: dict[str, dict[str, set[str]]], width: str = "double"):
@@ -278,6 +291,28 @@ def double_extraction_status(outcomes: pd.DataFrame, second: pd.DataFrame,
     out = out.fillna(0).astype(int).sort_index()
     out.index.name = "study_id"
     return out.reset_index()
+
+
+def reconciliation_summary(log: pd.DataFrame) -> pd.DataFrame:
+    """Entries of the reconciliation log per study (rows) and resolution (columns), with totals."""
+    table = pd.crosstab(log["study_id"], log["resolution"], margins=True, margins_name="total")
+    table.columns.name = None
+    return table
+
+
+def reconciled_fields(log: pd.DataFrame) -> pd.DataFrame:
+    """Which fields disagreed between the extractors, and how often each was settled how."""
+    disagreed = log[log["resolution"] != "agreed"]
+    table = pd.crosstab(disagreed["field"], disagreed["resolution"])
+    table.columns.name = None
+    table["total"] = table.sum(axis=1)
+    return table.sort_values(["total"], ascending=False, kind="stable")
+
+
+def unresolved(log: pd.DataFrame) -> pd.DataFrame:
+    """The log's unresolved entries: study, A's row, field, A's and B's values, why."""
+    cols = ["study_id", "row_id_a", "field", "value_a", "value_b", "note"]
+    return log.loc[log["resolution"] == "unresolved", cols].reset_index(drop=True)
 
 
 def wanted_by_study(wanted: pd.DataFrame) -> pd.DataFrame:
