@@ -1,0 +1,243 @@
+"""Tidy tables for the notebooks: effects, analyses, data wanted, verdicts.
+
+The notebooks are narrative; what they display is built here, so a reviewer
+reads the same numbers in every notebook and tests can check them. Numbers are
+rounded for display only (``DIGITS``); nothing is recomputed differently from
+the pipeline: analyses come from ``evidence.analyses.fit_all``, verdicts from
+``evidence.grading``, figures from ``evidence.figures.plan``.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from evidence import paths
+from evidence.errors import EvidenceError
+
+DIGITS = 2
+WANTED = paths.EXTRACTION / "wanted.csv"
+MODEL_NAMES = {"knha": "HKSJ", "z": "z"}
+
+
+def _truthy(v) -> bool:
+    if isinstance(v, str):
+        return v.strip().lower() in ("true", "1", "yes")
+    return bool(v) and not (isinstance(v, float) and v != v)
+
+
+def _round(v, digits=DIGITS):
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        return None
+    return None if v != v else round(v, digits)
+
+
+def _n_text(r) -> str:
+    a, b = _round(r.get("n_massage"), 0), _round(r.get("n_control"), 0)
+    if a is None and b is None:
+        return ""
+    return f"{'' if a is None else int(a)}/{'' if b is None else int(b)}"
+
+
+def effects_table(rows: pd.DataFrame, digits: int = DIGITS) -> pd.DataFrame:
+    """One line per effect, in the given order: what was compared, the effect or why there is none.
+
+    ``n`` is massage/control as reported (blank where the source gives none);
+    ``estimate``/``ci_low``/``ci_high`` are on the favours-massage-positive scale.
+    """
+    out = []
+    for _, r in rows.iterrows():
+        ok = _truthy(r.get("estimable"))
+        out.append({
+            "study": r.get("label"),
+            "outcome": r.get("outcome"),
+            "instrument": r.get("instrument"),
+            "timepoint": r.get("timepoint"),
+            "comparator": r.get("comparison"),
+            "comparator_type": r.get("comparator_type"),
+            "design": r.get("design"),
+            "n": _n_text(r),
+            "measure": r.get("measure") if ok else "",
+            "estimate": _round(r.get("yi"), digits) if ok else None,
+            "ci_low": _round(r.get("ci_low"), digits) if ok else None,
+            "ci_high": _round(r.get("ci_high"), digits) if ok else None,
+            "not_estimable": "" if ok else str(r.get("not_estimable_reason") or "reason not given"),
+        })
+    table = pd.DataFrame(out)
+    return table.astype(object).where(table.notna(), "")
+
+
+def sources_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """Each distinct source behind the rows, with the studies and how many rows it gives."""
+    out = []
+    for src, part in rows.groupby(rows["source"].fillna("source not recorded"), sort=True):
+        out.append({"study": ", ".join(dict.fromkeys(part["label"].astype(str))),
+                    "rows": len(part), "source": src})
+    return pd.DataFrame(out).sort_values(["study", "source"]).reset_index(drop=True)
+
+
+def pooled_line(fit, digits: int = DIGITS) -> dict:
+    """The analysis' headline as the grading sees it: the pooled fit, else its one estimable row."""
+    spec, res, usable = fit.spec, fit.result, fit.estimable_rows
+    line = {"analysis": spec.id, "measure": spec.measure, "k_estimable": len(usable),
+            "k_rows": len(fit.rows), "model": "", "estimate": None, "ci_low": None,
+            "ci_high": None, "I2": None, "pi_low": None, "pi_high": None}
+    if res is not None:
+        line.update(model=f"{res.method} + {MODEL_NAMES.get(str(res.test), res.test)}",
+                    estimate=_round(res.estimate, digits), ci_low=_round(res.ci_low, digits),
+                    ci_high=_round(res.ci_high, digits), I2=_round(res.I2, 1),
+                    pi_low=_round(res.pi_low, digits), pi_high=_round(res.pi_high, digits))
+    elif len(usable) == 1:
+        row = usable.iloc[0]
+        line.update(model="single effect" if spec.pool else "single effect (not pooled)",
+                    estimate=_round(row["yi"], digits), ci_low=_round(row["ci_low"], digits),
+                    ci_high=_round(row["ci_high"], digits))
+    elif len(usable) == 0:
+        line["model"] = "nothing estimable"
+    else:
+        line["model"] = "not pooled (side by side)"
+    return line
+
+
+def analyses_overview(fits: dict, ids=None, digits: int = DIGITS) -> pd.DataFrame:
+    """One line per analysis (in ``ids`` order, default all): k, model and headline estimate."""
+    ids = list(fits) if ids is None else list(ids)
+    unknown = [i for i in ids if i not in fits]
+    if unknown:
+        raise EvidenceError(f"analyses not fitted: {unknown} (see data/analyses.yaml)")
+    table = pd.DataFrame([pooled_line(fits[i], digits) for i in ids])
+    return table.astype(object).where(table.notna(), "")
+
+
+def condition_fits(fits: dict, condition: str) -> list[str]:
+    """Ids of the analyses for one condition, in the order of data/analyses.yaml."""
+    return [aid for aid, f in fits.items() if f.spec.condition == condition]
+
+
+def wanted_table(study_ids, path: Path | str | None = None) -> pd.DataFrame:
+    """The data-wanted register's rows for these studies (without the long search log)."""
+    path = Path(path or WANTED)
+    if not path.exists():
+        raise EvidenceError(f"{path}: data-wanted register not found")
+    wanted = pd.read_csv(path, dtype=str, keep_default_na=False)
+    part = wanted[wanted["study_id"].isin(list(study_ids))]
+    cols = ["study_id", "outcome", "status", "needed", "where_in_paper"]
+    return part[cols].sort_values(["study_id", "outcome", "needed"]).reset_index(drop=True)
+
+
+def wrap(text: str, width: int = 100, indent: str = "", hang: str | None = None) -> str:
+    """Fill ``text`` to ``width``; continuation lines get ``hang`` (default: indent as spaces + 2)."""
+    hang = " " * (len(indent) + 2) if hang is None else hang
+    return textwrap.fill(str(text), width=width, initial_indent=indent, subsequent_indent=hang,
+                         break_on_hyphens=False)
+
+
+# --- verdicts -----------------------------------------------------------------
+def read_verdicts(path: Path | str | None = None) -> pd.DataFrame:
+    path = Path(path or paths.VERDICTS)
+    if not path.exists():
+        raise EvidenceError(f"{path} not found: run `evidence grade` first")
+    return pd.read_csv(path, dtype={"n_studies": "Int64", "n_participants": "Int64"})
+
+
+def regrade(effects: pd.DataFrame | None = None, *, claims=None, studies=None, records=None,
+            mids=None, specs=None) -> pd.DataFrame:
+    """The claims ledger computed now, with the grading step's own functions, as a DataFrame.
+
+    Same steps as ``evidence grade`` (fit every analysis, summarise, grade each
+    claim) and the same CSV writer, so the result can be compared cell by cell
+    with ``data/derived/claims_verdicts.csv``.
+    """
+    from evidence import analyses, grading
+
+    if effects is None:
+        if not paths.EFFECTS.exists():
+            raise EvidenceError(f"{paths.EFFECTS} not found: run `evidence extract` first")
+        effects = pd.read_csv(paths.EFFECTS)
+    studies = studies or grading.STUDIES
+    fits = analyses.fit_all(effects, specs)
+    loaded = grading.load_claims(claims or paths.CLAIMS,
+                                 known_sources=grading.known_sources(studies, records or paths.RECORDS),
+                                 known_analyses=set(fits))
+    mid_table = grading.load_mids(mids or grading.MIDS)
+    summaries = {}
+    for aid, fit in fits.items():
+        fit.rows = grading.add_study_facts(fit.rows, studies)
+        summaries[aid] = grading.summarise(fit, mid=grading.lookup_mid(mid_table, fit))
+    verdicts = [grading.grade_claim(c, summaries) for c in loaded]
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "claims_verdicts.csv"
+        grading.write_verdicts(verdicts, out)
+        return read_verdicts(out)
+
+
+def verdicts_table(verdicts: pd.DataFrame, claim_ids=None, digits: int = DIGITS) -> pd.DataFrame:
+    """Verdict, certainty and headline estimate per claim (reasons left out: see ``reasons``)."""
+    part = verdicts if claim_ids is None else verdicts[verdicts["claim_id"].isin(list(claim_ids))]
+    out = part[["claim_id", "kind", "verdict", "certainty", "measure", "best_estimate", "ci_low",
+                "ci_high", "n_studies", "n_participants"]].copy()
+    for col in ("best_estimate", "ci_low", "ci_high"):
+        out[col] = out[col].map(lambda v: _round(v, digits))
+    out = out.sort_values("claim_id").reset_index(drop=True)
+    return out.astype(object).where(out.notna(), "")
+
+
+def reasons(text) -> list[str]:
+    """A ledger ``reasons`` cell split into its items (the writer joins them with '; ')."""
+    if text is None or (isinstance(text, float) and text != text):
+        return []
+    return [part.strip() for part in str(text).split("; ") if part.strip()]
+
+
+def load_claim_texts(path: Path | str | None = None) -> dict[str, dict]:
+    """Claim id -> its entry of data/claims.yaml (our paraphrase, hedged, analyses)."""
+    entries = yaml.safe_load(Path(path or paths.CLAIMS).read_text(encoding="utf-8")) or []
+    return {str(e["id"]): e for e in entries}
+
+
+def verdict_text(verdicts: pd.DataFrame, claim_ids=None, claims: dict | None = None,
+                 width: int = 100) -> str:
+    """Readable ledger: per claim its paraphrase, verdict, certainty and wrapped reasons."""
+    claims = load_claim_texts() if claims is None else claims
+    part = verdicts if claim_ids is None else verdicts[verdicts["claim_id"].isin(list(claim_ids))]
+    blocks = []
+    for _, r in part.sort_values("claim_id").iterrows():
+        entry = claims.get(r["claim_id"], {})
+        hedged = "hedged" if entry.get("hedged") else "unhedged"
+        cert = r["certainty"] if isinstance(r["certainty"], str) else "not rated"
+        lines = [wrap(f"{r['claim_id']} ({r['kind']}; {hedged}): {entry.get('claim', '')}", width),
+                 f"  verdict: {r['verdict']}; certainty: {cert}"]
+        for item in reasons(r["reasons"]):
+            head, *steps = item.split(" / ")  # a rating: 'analysis ...: certainty (start) / downgrade / ...'
+            lines.append(wrap(head, width, indent="  - "))
+            lines += [wrap(step, width, indent="      ") for step in steps]
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+# --- figures --------------------------------------------------------------------
+def board_figures(effects: pd.DataFrame | None = None, verdicts: pd.DataFrame | None = None) -> dict:
+    """The figures ``evidence figures`` would export (id -> FigureSpec), drawn on demand."""
+    from evidence import figures
+
+    effects = figures.read_effects(paths.EFFECTS) if effects is None else effects
+    analyses_path = paths.DATA / "analyses.yaml"
+    claims = yaml.safe_load(paths.CLAIMS.read_text(encoding="utf-8")) if paths.CLAIMS.exists() else None
+    specs = figures.plan(effects, analyses=figures.analyses_from_yaml(effects, analyses_path),
+                         mids=figures.load_mids(paths.DATA / "mids.csv"), claims=claims,
+                         verdicts=verdicts)
+    return {s.id: s for s in specs}
+
+
+def draw(spec):
+    """Draw one figure spec in the house style, as ``evidence figures`` exports it."""
+    from evidence.plots import house_style
+
+    with house_style(spec.width):
+        return spec.draw()

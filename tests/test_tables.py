@@ -1,0 +1,128 @@
+"""evidence.tables: display tables for the notebooks show the pipeline's numbers, nothing dropped."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from evidence import paths, tables
+from evidence.analyses import AnalysisSpec, fit_all
+from evidence.errors import EvidenceError
+from evidence.meta import rma
+
+
+def effects() -> pd.DataFrame:
+    """Invented rows in the effects.csv vocabulary: two estimable trials, one not estimable."""
+    rows = [
+        ("a-anx", "a2010", "A 2010", 0.4012, 0.04, 20, 21, True, ""),
+        ("b-anx", "b2012", "B 2012", 0.1049, 0.05, 30, np.nan, True, ""),
+        ("c-anx", "c2016", "C 2016", np.nan, np.nan, np.nan, np.nan, False, "p_only: direction not reported"),
+    ]
+    out = []
+    for rid, sid, label, yi, vi, n1, n2, est, why in rows:
+        se = math.sqrt(vi) if est else np.nan
+        out.append({"row_id": rid, "study_id": sid, "label": label, "condition": "GAD",
+                    "outcome": "anxiety", "instrument": "HARS", "timepoint": "12 wk",
+                    "comparison": "massage vs control", "comparator_type": "usual care",
+                    "design": "RCT", "measure": "SMD" if est else "", "yi": yi, "vi": vi,
+                    "ci_low": yi - 1.96 * se, "ci_high": yi + 1.96 * se, "n_massage": n1,
+                    "n_control": n2, "estimable": est, "not_estimable_reason": why,
+                    "evidence_role": "cited", "source": f"PMID {sid}, Table 2"})
+    return pd.DataFrame(out)
+
+
+def spec(aid="gad_anxiety_eot", rows=("a-anx", "b-anx", "c-anx"), pool=True) -> AnalysisSpec:
+    return AnalysisSpec(id=aid, title="t", condition="GAD", outcome="anxiety", measure="SMD",
+                        evidence_role="cited", rows=tuple(rows), pool=pool)
+
+
+def test_effects_table_keeps_not_estimable_rows_with_their_reason():
+    table = tables.effects_table(effects())
+    assert list(table["study"]) == ["A 2010", "B 2012", "C 2016"]
+    assert table.loc[0, "estimate"] == 0.40 and table.loc[1, "estimate"] == 0.10
+    assert table.loc[2, "estimate"] == "" and table.loc[2, "measure"] == ""
+    assert table.loc[2, "not_estimable"] == "p_only: direction not reported"
+    assert list(table["n"]) == ["20/21", "30/", ""]
+
+
+def test_pooled_line_reports_the_fitted_model_and_its_numbers():
+    fits = fit_all(effects(), [spec()])
+    line = tables.pooled_line(fits["gad_anxiety_eot"])
+    ref = rma(np.array([0.4012, 0.1049]), np.array([0.04, 0.05]), method="REML", test="knha")
+    assert line["model"] == "REML + HKSJ"
+    assert (line["k_estimable"], line["k_rows"]) == (2, 3)
+    assert line["estimate"] == round(ref.estimate, 2)
+    assert (line["ci_low"], line["ci_high"]) == (round(ref.ci_low, 2), round(ref.ci_high, 2))
+
+
+def test_pooled_line_single_row_nothing_estimable_and_side_by_side():
+    fits = fit_all(effects(), [spec("one", ("a-anx", "c-anx")), spec("none", ("c-anx",)),
+                               spec("apart", ("a-anx", "b-anx"), pool=False)])
+    one, none, apart = (tables.pooled_line(fits[k]) for k in ("one", "none", "apart"))
+    assert one["model"] == "single effect" and one["estimate"] == 0.40
+    assert none["model"] == "nothing estimable" and none["estimate"] is None
+    assert apart["model"] == "not pooled (side by side)" and apart["estimate"] is None
+
+
+def test_analyses_overview_names_unknown_ids():
+    fits = fit_all(effects(), [spec()])
+    assert list(tables.analyses_overview(fits)["analysis"]) == ["gad_anxiety_eot"]
+    with pytest.raises(EvidenceError, match="nope"):
+        tables.analyses_overview(fits, ["nope"])
+
+
+def test_sources_table_lists_each_source_once():
+    rows = pd.concat([effects(), effects().iloc[[0]]])
+    src = tables.sources_table(rows)
+    assert list(src["study"]) == ["A 2010", "B 2012", "C 2016"]
+    assert list(src["rows"]) == [2, 1, 1]
+
+
+def test_wanted_table_filters_and_sorts(tmp_path):
+    path = tmp_path / "wanted.csv"
+    pd.DataFrame({"study_id": ["b", "a", "a", "c"], "outcome": ["pain", "pain", "anxiety", "x"],
+                  "needed": ["n", "sd", "means", "y"], "where_in_paper": ["T1"] * 4,
+                  "searched": ["log"] * 4, "status": ["open"] * 4}).to_csv(path, index=False)
+    out = tables.wanted_table(["a", "b"], path)
+    assert list(zip(out["study_id"], out["outcome"], strict=True)) == [("a", "anxiety"), ("a", "pain"),
+                                                                       ("b", "pain")]
+    assert "searched" not in out
+    with pytest.raises(EvidenceError, match="not found"):
+        tables.wanted_table(["a"], tmp_path / "missing.csv")
+
+
+def test_reasons_and_verdict_text_split_and_wrap():
+    ledger = pd.DataFrame([{
+        "claim_id": "C01", "kind": "efficacy", "verdict": "partly supported (overstated)",
+        "certainty": "low", "reasons": "1 of 1 cited analyses show a benefit; x: SMD 0.62 (95% CI "
+        "0.05 to 1.19): low (start high) / risk of bias -1: not assessed / imprecision -1: wide"}])
+    assert tables.reasons(ledger.loc[0, "reasons"])[0] == "1 of 1 cited analyses show a benefit"
+    assert tables.reasons(float("nan")) == []
+    text = tables.verdict_text(ledger, claims={"C01": {"claim": "Massage eases pain.", "hedged": True}},
+                               width=60)
+    lines = text.splitlines()
+    assert lines[0] == "C01 (efficacy; hedged): Massage eases pain."
+    assert "      risk of bias -1: not assessed" in lines
+    assert "      imprecision -1: wide" in lines
+    assert max(len(line) for line in lines) <= 60
+
+
+@pytest.mark.skipif(not paths.EFFECTS.exists() or not paths.VERDICTS.exists(),
+                    reason="derived files not generated")
+def test_regrade_reproduces_the_committed_ledger():
+    """The ledger in data/derived must be what the grading rules give for effects.csv now."""
+    fresh = tables.regrade()
+    committed = tables.read_verdicts()
+    pd.testing.assert_frame_equal(fresh, committed)
+    table = tables.verdicts_table(committed, ["C09", "C01"])
+    assert list(table["claim_id"]) == ["C01", "C09"]
+
+
+@pytest.mark.skipif(not paths.EFFECTS.exists(), reason="effects.csv not generated")
+def test_board_figures_are_the_exported_set():
+    figs = tables.board_figures(verdicts=tables.read_verdicts() if paths.VERDICTS.exists() else None)
+    assert "forest_gad_anxiety_eot" in figs
+    assert all(i.startswith(("forest_", "map_", "funnel_", "claims_summary")) for i in figs)
