@@ -242,6 +242,20 @@ def test_claim_summary_uses_grade_symbols_and_text_rows():
         fig = claim_summary(v)
     s = all_strings(fig)
     assert "\u2295\u2295\u25ef\u25ef low" in s and "not graded" in s and "no pooled estimate" in s
+    assert "SMD 0.45 [0.05, 0.85]" in s
+
+
+def test_claim_summary_wraps_long_verdicts_inside_the_figure():
+    n = 18
+    v = pd.DataFrame({"claim_id": [f"C{i:02d}" for i in range(n)], "kind": "efficacy, safety",
+                      "verdict": ["not supported by the cited evidence (overstated)"] * n,
+                      "certainty": ["very low"] * n, "best_estimate": [3.26] * n, "ci_low": [0.35] * n,
+                      "ci_high": [6.17] * n, "measure": ["MD"] * n, "n_studies": [3] * n,
+                      "n_participants": [831] * n, "reasons": "", "sources": ""})
+    with house_style("double"):
+        fig = claim_summary(v)
+    assert outside(fig) == [] and overlaps(fig) == []
+    assert "MD 3.26 [0.35, 6.17]" in all_strings(fig)
 
 
 def test_funnel_marks_imputed_studies_open():

@@ -32,6 +32,7 @@ class Column:
     header: str
     align: str = "right"  # left | right | center
     side: str = "left"  # left or right of the plot panel
+    max_frac: float | None = None  # wrap cells wider than this fraction of the figure width
 
 
 @dataclass
@@ -203,6 +204,12 @@ def render(panels: list[Panel], columns: list[Column], width: str = "single", ti
     right = [c for c in columns if c.side == "right"]
     all_lines = [ln for p in panels for ln in p.lines]
 
+    for col in columns:
+        if col.max_frac:
+            for ln in all_lines:
+                if ln.cells.get(col.key):
+                    ln.cells[col.key] = m.wrap(ln.cells[col.key], col.max_frac * W)
+
     def col_width(col):
         cells = [ln.cells.get(col.key, "") for ln in all_lines]
         return max([m.width(col.header, bold=True)] + [m.width(c) for c in cells if c])
@@ -215,6 +222,11 @@ def render(panels: list[Panel], columns: list[Column], width: str = "single", ti
     min_plot = 0.27 * W
     label_w = min(label_full, 0.3 * W, max(W - fixed - min_plot, 0.2 * W))
     plot_w = max(W - fixed - label_w, 0.2 * W)
+    if fixed + label_w + plot_w > W + 0.5:
+        from evidence.errors import EvidenceError
+
+        raise EvidenceError(f"the columns do not fit a {width} column figure ({WIDTHS[width]} in); "
+                            "use width='double' or fewer columns")
 
     # x positions (points from left); left columns are right-aligned at their right edge
     x = MARGIN
@@ -264,7 +276,8 @@ def render(panels: list[Panel], columns: list[Column], width: str = "single", ti
         top = y
         rows = []
         for ln in panel.lines:
-            n = max(ln._label.count("\n") + 1, ln._msg.count("\n") + 1 if ln._msg else 1)
+            n = max([ln._label.count("\n") + 1, ln._msg.count("\n") + 1 if ln._msg else 1]
+                    + [c.count("\n") + 1 for c in ln.cells.values() if c])
             h = _line_height(n, fs) if ln.kind != "note" else 1.35 * (fs - 0.5) * n + 0.3 * fs
             rows.append((ln, y, h))
             y += h

@@ -49,12 +49,13 @@ def claim_summary(verdicts: pd.DataFrame, *, width: str = "double", title: str =
         if est is None:
             lines.append(Line("text", label, cells, message="no pooled estimate"))
         elif measure == "SMD" and lo is not None and hi is not None:
-            cells["effect"] = effect_text(est, lo, hi, measure)
+            cells["effect"] = f"SMD {effect_text(est, lo, hi, measure)}"
             lines.append(Line("study", label, cells, est=est, lo=lo, hi=hi, size=0.3))
         else:
-            cells["effect"] = f"{effect_text(est, lo, hi, measure) or _fmt(est)} {NAMES.get(measure, measure)}"
+            cells["effect"] = f"{NAMES.get(measure, measure)} {effect_text(est, lo, hi, measure) or _fmt(est)}"
             lines.append(Line("text", label, cells, message="(not on the SMD axis)"))
-    cols = [Column("verdict", "Verdict", align="left"), Column("certainty", "Certainty", align="left"),
+    cols = [Column("verdict", "Verdict", align="left", max_frac=0.17),
+            Column("certainty", "Certainty", align="left"),
             Column("kn", "Studies/\nparticipants", align="center"),
             Column("effect", "Best estimate\n[95% CI]", side="right")]
     panel = Panel(lines, axis_label="SMD")
