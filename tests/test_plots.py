@@ -275,6 +275,7 @@ def _baseline_figures():
     vi, yi = asymmetric()
     maprows = make_rows(5, seed=9)
     maprows.loc[0, ["measure", "instrument", "yi", "ci_low", "ci_high"]] = ["MD", "HARS", -2.5, -5.0, 0.1]
+    maprows.loc[1, ["design", "k_studies"]] = ["meta-analysis", 9]
     verdicts = pd.DataFrame({"claim_id": ["C01", "C02", "C03"], "kind": ["efficacy", "safety", "efficacy"],
                              "verdict": ["supported", "no evidence", "uncertain"],
                              "certainty": ["moderate", "", "very low"], "best_estimate": [0.45, np.nan, 2.3],
@@ -320,3 +321,19 @@ def test_rows_with_nothing_to_plot_give_a_text_table_with_distinct_labels():
     assert fig.axes == []  # no empty axis, no MID band for nothing
     assert "Shaded band" not in s
     assert s.count("PMID 20186971, abstract") == 1  # a shared source is cited once
+
+
+def test_review_estimates_are_open_diamonds_not_flagged_as_uncontrolled():
+    rows = make_rows(3, seed=6)
+    rows["estimable"] = True
+    rows[["yi", "ci_low", "ci_high"]] = [[0.76, 0.61, 0.91], [0.3, 0.0, 0.6], [0.5, 0.1, 0.9]]
+    rows["design"] = ["meta-analysis", "RCT", "RCT"]
+    rows["comparator_type"] = "usual care"
+    rows["k_studies"] = [17, np.nan, np.nan]
+    with house_style():
+        fig = forest(rows, None)
+    s = all_strings(fig)
+    assert "Author0 2000 (pooled, k = 17)" in s and "\u2020" not in s
+    assert "Open diamonds: pooled estimates reported by reviews" in s
+    diamonds = [p for p in fig.axes[0].patches if isinstance(p, Polygon)]
+    assert len(diamonds) == 1 and diamonds[0].get_facecolor()[:3] == (1.0, 1.0, 1.0)

@@ -165,7 +165,7 @@ def plan(effects: pd.DataFrame, *, analyses: list[Analysis], mids: pd.DataFrame,
     for a in analyses:
         mid, mid_src = mid_for(mids, a.outcome, a.measure, set(a.rows["instrument"].dropna()))
         k = len(_estimable(a.rows))
-        caption = (f"{a.title}. {k} estimable of {len(a.rows)} reported effects"
+        caption = (f"{a.title}. {k} estimable of {len(a.rows)} reported effect{'' if len(a.rows) == 1 else 's'}"
                    + (f"; {_model_text(a.result)}." if a.result is not None else "; not pooled.")
                    + " " + sources_caption(a.rows))
         specs.append(FigureSpec(

@@ -18,6 +18,7 @@ from evidence.plots._layout import Column, Line, Panel, render
 RATIO = {"logOR": "OR", "logRR": "RR"}
 NAMES = {"SMD": "SMD", "MD": "MD", "logOR": "OR", "logRR": "RR"}
 RANDOMISED = {"RCT", "crossover RCT"}
+POOLED_DESIGNS = {"systematic review", "meta-analysis"}  # a review's pooled estimate: open diamond
 FLAG_COMPARATORS = {"none", "active"}
 METHODS = {"REML": "REML", "DL": "DerSimonian-Laird", "PM": "Paule-Mandel", "ML": "ML",
            "SJ": "Sidik-Jonkman", "HE": "Hedges", "EE": "equal effects", "FE": "equal effects"}
@@ -80,7 +81,7 @@ def _flags(row) -> tuple[str, str]:
     design = str(row.get("design", "") or "")
     comp = str(row.get("comparator_type", "") or "")
     mark = ""
-    if design and design not in RANDOMISED:
+    if design and design not in RANDOMISED | POOLED_DESIGNS:
         mark += DAGGER
     if comp in FLAG_COMPARATORS:
         mark += DDAGGER
@@ -158,9 +159,27 @@ def study_lines(rows: pd.DataFrame, measure: str, weights: dict, arm_columns: li
         if i in weights:
             cells["weight"] = f"{weights[i]:.1f}%"
         size = (weights[i] / wmax) if (wmax and i in weights) else _fallback_size(r)
+        if str(r.get("design", "")) in POOLED_DESIGNS:
+            lines.append(Line("diamond", pooled_label(label, r.get("k_studies")) + mark, cells,
+                              est=est, lo=lo, hi=hi))
+            continue
         lines.append(Line("study", label + mark, cells, est=est, lo=lo, hi=hi, size=size,
                           open=bool(mark)))
     return lines, flagged
+
+
+def pooled_label(label: str, k) -> str:
+    """'Li 2014 (pooled, k = 9)'; the k goes before any ' \u2014 ' description."""
+    k = _num(k)
+    tag = (f"k = {int(k)}" if k is not None else "") if "pooled" in label.lower() else \
+        ("pooled" + (f", k = {int(k)}" if k is not None else ""))
+    if not tag:
+        return label
+    head, sep, tail = label.partition(" \u2014 ")
+    return f"{head} ({tag}){sep}{tail}"
+
+
+POOLED_NOTE = "Open diamonds: pooled estimates reported by reviews (not re-pooled here)."
 
 
 def _fallback_size(r) -> float:
@@ -300,6 +319,9 @@ def forest(rows: pd.DataFrame, result=None, *, measure: str | None = None, commo
     if weights:
         cols.append(Column("weight", "\nWeight", side="right"))
     notes = footnotes_for(flagged_all, mid, mid_source, measure)
+    if any(ln.kind == "diamond" and not ln.bold and ln.cells.get("weight", "") == "" and
+           not ln.label.startswith(("Subtotal", "Equal-effects")) for ln in lines):
+        notes.insert(0, POOLED_NOTE)
     caption = sources_caption(rows)
     if show_sources is True or (show_sources == "auto" and len(caption) <= 400):
         notes.append(caption)

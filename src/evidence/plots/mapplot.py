@@ -12,11 +12,17 @@ import pandas as pd
 
 from evidence.errors import EvidenceError
 from evidence.plots._layout import Column, Line, Panel, render
-from evidence.plots.forestplot import NAMES, RATIO, footnotes_for, sources_caption, study_lines
+from evidence.plots.forestplot import (
+    NAMES,
+    POOLED_NOTE,
+    RATIO,
+    footnotes_for,
+    sources_caption,
+    study_lines,
+)
 
 ROLES = {"cited": "Cited by the article", "included_in_cited_review": "Included in a cited review",
          "context": "Context (not cited)"}
-POOLED_DESIGNS = {"systematic review", "meta-analysis"}
 
 
 def _text(v) -> str:
@@ -64,12 +70,7 @@ def evidence_map(rows: pd.DataFrame, *, title: str = "", width: str = "double",
                 continue
             lines.append(Line("header", heading))
             sl, flagged = study_lines(part, key[0] or "SMD", {}, [])
-            for ln, (_, r) in zip(sl, part.iterrows(), strict=True):
-                if str(r.get("design", "")) in POOLED_DESIGNS and ln.kind == "study":
-                    ln.kind, ln.bold = "diamond", False  # a review's pooled estimate: open diamond
-                    head, sep, tail = ln.label.replace("\u2020", "").partition(" \u2014 ")
-                    ln.label = f"{head} (pooled{_k(r)}){sep}{tail}"
-            flagged_all += [f for f in flagged if f[1] not in POOLED_DESIGNS]
+            flagged_all += flagged
             lines += _collapse(sl)
         mid = (mids or {}).get(key[1] or key[0])
         panels.append(Panel(lines, title=_panel_title(key), log=key[0] in RATIO, mid=mid,
@@ -85,18 +86,13 @@ def evidence_map(rows: pd.DataFrame, *, title: str = "", width: str = "double",
     for lab, design, comp, mark in flagged_all:  # one footnote entry per study
         short.setdefault(lab.split(" \u2014 ")[0], (design, comp, mark))
     notes = footnotes_for([(lab, *v) for lab, v in short.items()])
-    notes.append("Open diamonds: pooled estimates reported by reviews. Positive values favour massage.")
+    if any(ln.kind == "diamond" for p in panels for ln in p.lines):
+        notes.append(POOLED_NOTE)
+    notes.append("Positive values favour massage.")
     caption = sources_caption(rows)
     if show_sources is True or (show_sources == "auto" and len(caption) <= 500):
         notes.append(caption)
     return render(panels, cols, width=width, title=title, footnotes=notes, label_header="Source")
-
-
-def _k(r) -> str:
-    try:
-        return f", k = {int(float(r.get('k_studies')))}"
-    except (TypeError, ValueError):
-        return ""
 
 
 def _describe(r) -> str:
