@@ -126,3 +126,43 @@ def test_board_figures_are_the_exported_set():
     figs = tables.board_figures(verdicts=tables.read_verdicts() if paths.VERDICTS.exists() else None)
     assert "forest_gad_anxiety_eot" in figs
     assert all(i.startswith(("forest_", "map_", "funnel_", "claims_summary")) for i in figs)
+
+
+def test_as_reported_lists_only_the_numbers_the_sheet_holds(tmp_path):
+    path = tmp_path / "outcomes.csv"
+    pd.DataFrame({"row_id": ["r1", "r2"], "data_type": ["p_only", "not_reported"],
+                  "p": ["0.39", ""], "n_massage": ["23", ""], "diff": ["", ""]}).to_csv(path, index=False)
+    out = tables.as_reported(["r2", "r1"], path)
+    assert list(out["row_id"]) == ["r2", "r1"]
+    assert list(out["as_reported"]) == ["", "n_massage=23; p=0.39"]
+    with pytest.raises(EvidenceError, match="r9"):
+        tables.as_reported(["r9"], path)
+
+
+def test_claims_using_and_studies_table(tmp_path):
+    claims = {"C02": {"analyses": ["a", "b"]}, "C01": {"analyses": ["b"]}, "C09": {"analyses": []}}
+    assert tables.claims_using(["b"], claims) == ["C01", "C02"]
+    assert tables.claims_using(["z"], claims) == []
+    path = tmp_path / "studies.csv"
+    pd.DataFrame({"study_id": ["x", "y"], "first_author": ["X", "Y"], "year": ["2001", "2002"],
+                  "design": ["RCT", "RCT"], "condition": ["GAD", "GAD"], "evidence_role": ["cited"] * 2,
+                  "cited_by": ["article"] * 2, "n_randomised": ["10", ""],
+                  "risk_of_bias": ["", "high"]}).to_csv(path, index=False)
+    assert list(tables.studies_table(["y", "x"], path)["study_id"]) == ["y", "x"]
+    with pytest.raises(EvidenceError, match="zz"):
+        tables.studies_table(["zz"], path)
+
+
+def test_not_estimable_and_wanted_text_keep_the_full_wording(tmp_path):
+    text = tables.not_estimable_text(effects())
+    assert text == "C 2016 (1 rows; anxiety): p_only: direction not reported"
+    assert tables.not_estimable_text(effects().iloc[:2]) == "every row is estimable"
+    path = tmp_path / "wanted.csv"
+    long = "per-arm means and SDs " * 8
+    pd.DataFrame({"study_id": ["a"], "outcome": ["pain"], "needed": [long.strip()],
+                  "where_in_paper": ["Table 2"], "searched": ["log"], "status": ["open"]}
+                 ).to_csv(path, index=False)
+    out = tables.wanted_text(["a"], path, width=70)
+    assert out.startswith("a / pain [open]: per-arm means")
+    assert " ".join(out.split()).endswith("(where: Table 2)") and long.strip() in " ".join(out.split())
+    assert tables.wanted_text(["b"], path) == "no open request for these studies"

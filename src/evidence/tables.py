@@ -131,6 +131,48 @@ def wanted_table(study_ids, path: Path | str | None = None) -> pd.DataFrame:
     return part[cols].sort_values(["study_id", "outcome", "needed"]).reset_index(drop=True)
 
 
+def studies_table(study_ids, path: Path | str | None = None) -> pd.DataFrame:
+    """The studies.csv facts a reader needs first: design, role, size, risk of bias (ids' order)."""
+    path = Path(path or paths.EXTRACTION / "studies.csv")
+    studies = pd.read_csv(path, dtype=str, keep_default_na=False).set_index("study_id")
+    missing = [s for s in study_ids if s not in studies.index]
+    if missing:
+        raise EvidenceError(f"{path}: no study {missing}")
+    cols = ["first_author", "year", "design", "condition", "evidence_role", "cited_by",
+            "n_randomised", "risk_of_bias"]
+    return studies.loc[list(study_ids), cols].reset_index()
+
+
+NUMBER_FIELDS = ("n_massage", "n_control", "mean_massage", "sd_massage", "se_massage",
+                 "ci_low_massage", "ci_high_massage", "mean_control", "sd_control", "se_control",
+                 "ci_low_control", "ci_high_control", "diff", "diff_ci_low", "diff_ci_high",
+                 "diff_se", "t", "df", "f", "p", "p_sided", "events_massage", "events_control",
+                 "estimate", "estimate_ci_low", "estimate_ci_high", "k_studies", "i2", "model",
+                 "diff_direction")
+
+
+def as_reported(row_ids, path: Path | str | None = None) -> pd.DataFrame:
+    """What the extraction sheet holds for these rows: data type and every number, as reported."""
+    path = Path(path or paths.EXTRACTION / "outcomes.csv")
+    outcomes = pd.read_csv(path, dtype=str, keep_default_na=False).set_index("row_id")
+    missing = [r for r in row_ids if r not in outcomes.index]
+    if missing:
+        raise EvidenceError(f"{path}: no row {missing}")
+    out = []
+    for rid in row_ids:
+        r = outcomes.loc[rid]
+        numbers = "; ".join(f"{f}={r[f]}" for f in NUMBER_FIELDS if f in r and str(r[f]).strip())
+        out.append({"row_id": rid, "data_type": r["data_type"], "as_reported": numbers})
+    return pd.DataFrame(out)
+
+
+def claims_using(analysis_ids, claims: dict | None = None) -> list[str]:
+    """Ids of the claims (sorted) that name any of these analyses in data/claims.yaml."""
+    claims = load_claim_texts() if claims is None else claims
+    wanted = set(analysis_ids)
+    return sorted(cid for cid, e in claims.items() if wanted & set(e.get("analyses") or []))
+
+
 def wrap(text: str, width: int = 100, indent: str = "", hang: str | None = None) -> str:
     """Fill ``text`` to ``width``; continuation lines get ``hang`` (default: indent as spaces + 2)."""
     hang = " " * (len(indent) + 2) if hang is None else hang
@@ -241,3 +283,38 @@ def draw(spec):
 
     with house_style(spec.width):
         return spec.draw()
+
+
+def png(spec, dpi: int = 150) -> bytes:
+    """The figure as PNG bytes, drawn and saved as the export does (same style, no metadata)."""
+    import io
+
+    from evidence.plots import house_style
+
+    buf = io.BytesIO()
+    with house_style(spec.width):
+        spec.draw().savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
+    return buf.getvalue()
+
+
+def not_estimable_text(rows: pd.DataFrame, width: int = 100) -> str:
+    """Rows without an effect, grouped by their reason (in full, wrapped), with study and outcomes."""
+    table = effects_table(rows)
+    table = table[table["not_estimable"] != ""]
+    if table.empty:
+        return "every row is estimable"
+    blocks = []
+    for why, part in table.groupby("not_estimable", sort=True):
+        studies = ", ".join(sorted(set(part["study"].astype(str))))
+        outcomes = ", ".join(sorted(set(part["outcome"].astype(str))))
+        blocks.append(wrap(f"{studies} ({len(part)} rows; {outcomes}): {why}", width))
+    return "\n".join(blocks)
+
+
+def wanted_text(study_ids, path: Path | str | None = None, width: int = 100) -> str:
+    """The data-wanted rows for these studies, in full and wrapped (the search log left out)."""
+    table = wanted_table(study_ids, path)
+    if table.empty:
+        return "no open request for these studies"
+    return "\n".join(wrap(f"{r.study_id} / {r.outcome} [{r.status}]: {r.needed} (where: "
+                          f"{r.where_in_paper})", width) for r in table.itertuples())
