@@ -227,7 +227,7 @@ def test_evidence_map_separates_scales_and_roles():
     assert "Standardised mean difference (common scale)" in s
     assert "MD in HARS units (native scale)" in s
     assert "Cited by the article" in s and "Context (not cited)" in s
-    assert "(pooled, k = 9)" in s
+    assert "(pooled, k\u00a0=\u00a09)" in s
     assert len(fig.axes) == 2
     assert overlaps(fig) == []
 
@@ -333,7 +333,7 @@ def test_review_estimates_are_open_diamonds_not_flagged_as_uncontrolled():
     with house_style():
         fig = forest(rows, None)
     s = all_strings(fig)
-    assert "Author0 2000 (pooled, k = 17)" in s and "\u2020" not in s
+    assert "Author0 2000 (pooled, k\u00a0=\u00a017)" in s and "\u2020" not in s
     assert "Open diamonds: pooled estimates reported by reviews" in s
     diamonds = [p for p in fig.axes[0].patches if isinstance(p, Polygon)]
     assert len(diamonds) == 1 and diamonds[0].get_facecolor()[:3] == (1.0, 1.0, 1.0)

@@ -88,7 +88,7 @@ class _Measure:
         out = []
         for para in text.split("\n"):
             line = ""
-            for word in para.split():
+            for word in [w for w in para.split(" ") if w]:  # no-break spaces hold
                 pieces = [word] if fits(word) else re.findall(r"[^-]+-?|-", word)
                 for j, piece in enumerate(pieces):
                     sep = "" if (j > 0 or not line) else " "

@@ -103,15 +103,18 @@ def sources_caption(rows: pd.DataFrame) -> str:
 
 
 def distinct_labels(rows: pd.DataFrame) -> pd.DataFrame:
-    """Labels shared by several rows (one trial, two comparisons) get the comparison added."""
-    if "label" not in rows or "comparison" not in rows:
+    """Labels shared by several rows get the comparison, then the outcome, added until distinct."""
+    if "label" not in rows:
         return rows
-    dup = rows["label"].duplicated(keep=False) & rows["comparison"].notna()
-    if dup.any():
-        rows = rows.copy()
-        rows.loc[dup, "label"] = [f"{lab}, {str(c).removeprefix('massage ')}"
-                                  for lab, c in zip(rows.loc[dup, "label"], rows.loc[dup, "comparison"],
-                                                    strict=True)]
+    rows = rows.copy()
+    for col, fmt_ in (("comparison", lambda v: str(v).removeprefix("massage ")),
+                      ("outcome", lambda v: str(v).replace("_", " "))):
+        dup = rows["label"].duplicated(keep=False)
+        if col not in rows or not dup.any():
+            continue
+        dup &= rows[col].notna()
+        rows.loc[dup, "label"] = [f"{lab}, {fmt_(v)}" for lab, v in
+                                  zip(rows.loc[dup, "label"], rows.loc[dup, col], strict=True)]
     return rows
 
 
@@ -171,8 +174,8 @@ def study_lines(rows: pd.DataFrame, measure: str, weights: dict, arm_columns: li
 def pooled_label(label: str, k) -> str:
     """'Li 2014 (pooled, k = 9)'; the k goes before any ' \u2014 ' description."""
     k = _num(k)
-    tag = (f"k = {int(k)}" if k is not None else "") if "pooled" in label.lower() else \
-        ("pooled" + (f", k = {int(k)}" if k is not None else ""))
+    tag = (f"k\u00a0=\u00a0{int(k)}" if k is not None else "") if "pooled" in label.lower() else \
+        ("pooled" + (f", k\u00a0=\u00a0{int(k)}" if k is not None else ""))
     if not tag:
         return label
     head, sep, tail = label.partition(" \u2014 ")
