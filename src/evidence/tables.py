@@ -219,8 +219,12 @@ def regrade(effects: pd.DataFrame | None = None, *, claims=None, studies=None, r
         return read_verdicts(out)
 
 
-def verdicts_table(verdicts: pd.DataFrame, claim_ids=None, digits: int = DIGITS) -> pd.DataFrame:
-    """Verdict, certainty and headline estimate per claim (reasons left out: see ``reasons``)."""
+def verdicts_table(verdicts: pd.DataFrame, claim_ids=None, digits: int = 3) -> pd.DataFrame:
+    """Verdict, certainty and headline estimate per claim (reasons left out: see ``reasons``).
+
+    Three decimals by default, as the ledger is written: rounding its 3-decimal values again
+    to 2 could disagree with the reasons (0.045 -> 0.04 while the reasons say 0.05).
+    """
     part = verdicts if claim_ids is None else verdicts[verdicts["claim_id"].isin(list(claim_ids))]
     out = part[["claim_id", "kind", "verdict", "certainty", "measure", "best_estimate", "ci_low",
                 "ci_high", "n_studies", "n_participants"]].copy()
