@@ -290,6 +290,9 @@ def read_effects(path: Path) -> pd.DataFrame:
 
 
 def run(args: argparse.Namespace) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")  # the command writes files only; notebooks keep their inline backend
     effects = read_effects(args.effects)
     if Path(args.analyses).exists():
         analyses = analyses_from_yaml(effects, Path(args.analyses))

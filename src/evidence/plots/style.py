@@ -8,11 +8,7 @@ same bytes.
 
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only; never a window
-
-import matplotlib as mpl  # noqa: E402
+import matplotlib as mpl
 
 WIDTHS = {"single": 3.5, "double": 7.2}  # inches: 89 mm and 183 mm
 FONT_SIZES = {"single": 6.0, "double": 7.5}  # points: journals ask for 6 pt or more
