@@ -166,3 +166,17 @@ def test_not_estimable_and_wanted_text_keep_the_full_wording(tmp_path):
     assert out.startswith("a / pain [open]: per-arm means")
     assert " ".join(out.split()).endswith("(where: Table 2)") and long.strip() in " ".join(out.split())
     assert tables.wanted_text(["b"], path) == "no open request for these studies"
+
+
+def test_against_mid_flags_from_unrounded_intervals(tmp_path):
+    rows = effects()
+    rows.loc[1, ["yi", "ci_low", "ci_high"]] = [0.3, -0.1, 0.7]
+    out = tables.against_mid(rows, 0.5)
+    assert list(out["study"]) == ["A 2010", "B 2012"]  # the not-estimable row is left out
+    assert list(out["CI excludes 0"]) == [True, False]
+    assert list(out["CI includes MID 0.5"]) == [True, True]
+    assert out.loc[1, "ci_low"] == -0.1
+    path = tmp_path / "mids.csv"
+    pd.DataFrame({"outcome": ["pain", "any"], "instrument": ["NRS", "any"], "measure": ["points", "SMD"],
+                  "mid": ["2", "0.5"], "source": ["x", "y"], "notes": ["", ""]}).to_csv(path, index=False)
+    assert tables.generic_mid(path) == 0.5

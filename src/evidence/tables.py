@@ -322,3 +322,29 @@ def wanted_text(study_ids, path: Path | str | None = None, width: int = 100) -> 
         return "no open request for these studies"
     return "\n".join(wrap(f"{r.study_id} / {r.outcome} [{r.status}]: {r.needed} (where: "
                           f"{r.where_in_paper})", width) for r in table.itertuples())
+
+
+def against_mid(rows: pd.DataFrame, mid: float, digits: int = DIGITS) -> pd.DataFrame:
+    """Estimable rows against 0 and a minimal important difference (same scale as ``yi``).
+
+    The flags use the unrounded interval; the displayed numbers are rounded as elsewhere.
+    """
+    usable = rows[rows["estimable"].map(_truthy)]
+    out = []
+    for _, r in usable.iterrows():
+        lo, hi = float(r["ci_low"]), float(r["ci_high"])
+        out.append({"study": r.get("label"), "outcome": r.get("outcome"),
+                    "measure": r.get("measure"), "estimate": _round(r["yi"], digits),
+                    "ci_low": _round(lo, digits), "ci_high": _round(hi, digits),
+                    "CI excludes 0": bool(lo > 0 or hi < 0),
+                    f"CI includes MID {mid:g}": bool(lo < mid < hi)})
+    return pd.DataFrame(out)
+
+
+def generic_mid(path: Path | str | None = None) -> float:
+    """The generic SMD minimal important difference of data/mids.csv (outcome 'any')."""
+    mids = pd.read_csv(Path(path or paths.DATA / "mids.csv"), dtype=str)
+    hit = mids[(mids["measure"] == "SMD") & (mids["outcome"] == "any")]
+    if hit.empty:
+        raise EvidenceError("data/mids.csv: no generic SMD row (outcome 'any')")
+    return float(hit["mid"].iloc[0])
