@@ -216,3 +216,15 @@ def test_difference_without_a_stated_direction_is_kept_not_estimable(tmp_path):
     row = rows["alpha-md-se"]
     assert not row["estimable"]
     assert "diff_direction blank" in row["not_estimable_reason"]
+
+
+def test_reported_ci_is_kept_as_printed(tmp_path):
+    # gamma-pain, made asymmetric as a rounded printed CI is: pooled SMD -0.5
+    # (-0.9 to -0.2), massage minus control on a higher_worse scale. Signed to
+    # favour massage: 0.5 (0.2 to 0.9) -- the printed bounds, not 0.5 +/- 1.96 SE.
+    src = _sheet_with(tmp_path, "gamma-pain", estimate_ci_low="-0.9", estimate_ci_high="-0.2")
+    row = {r["row_id"]: r for r in fx.build_effects(src, tmp_path / "e.csv")}["gamma-pain"]
+    assert row["yi"] == pytest.approx(0.5, abs=1e-12)
+    assert (row["ci_low"], row["ci_high"]) == (pytest.approx(0.2), pytest.approx(0.9))
+    assert row["se"] == pytest.approx(0.7 / (2 * 1.959963984540054), rel=1e-9)
+    assert "95% CI as reported" in row["derived"]

@@ -65,7 +65,7 @@ def effects():
         "study_id": ["a", "a", "c", "d", "e"],
         "estimable": [False, False, True, False, True],
         "not_estimable_reason": ["not reported: abstract only",
-                                 "p_only: direction of the difference not reported", "",
+                                 "only a p value: the direction of the difference is not reported", "",
                                  "-1.24 reported without a CI: variance unknown", ""],
     })
 
@@ -158,7 +158,7 @@ def test_not_estimable_summary_groups_reasons(effects):
     out = pv.not_estimable_summary(effects)
     assert out.to_dict("list") == {
         "study_id": ["a", "a", "d"],
-        "reason": ["not reported", "p_only", "reported without a CI"],
+        "reason": ["not reported", "only a p value", "reported without a CI"],
         "rows": [1, 1, 1]}
 
 

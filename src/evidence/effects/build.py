@@ -147,7 +147,8 @@ def _from_test(row, notes: list[str]):
     else:
         sign, how = _raw_sign_from_reported(row)
         if sign is None:
-            raise NotEstimable(f"{kind}: direction of the difference not reported")
+            raise NotEstimable(f"only {'a p value' if kind == 'p_only' else 'a test statistic'}: "
+                               "the direction of the difference is not reported")
         if kind == "t_stat":
             t = sign * abs(row["t"])
             notes.append("SMD (Hedges' g, metafor exact J) from |t|: d = t*sqrt(1/n1+1/n2)")
@@ -216,14 +217,14 @@ INTENDED = {**dict.fromkeys(ARM_TYPES, "SMD"), "t_stat": "SMD", "f_stat": "SMD",
 def compute(row, smd_measure: str = "SMD") -> dict:
     """The effect of one validated outcomes row: measure, yi, vi, derived, estimable, reason."""
     kind, notes = row["data_type"], []
-    out = {"measure": INTENDED[kind], "yi": None, "vi": None, "derived": "",
+    out = {"measure": INTENDED[kind], "yi": None, "vi": None, "ci": None, "derived": "",
            "estimable": False, "not_estimable_reason": ""}
     try:
         if kind == "not_reported":
             raise NotEstimable(f"not reported: {row['missing_reason']}")
         if row["comparator_type"] == "none" and kind not in ARM_TYPES:
-            raise NotEstimable(f"uncontrolled row with data_type {kind}: record the massage arm's "
-                               "change as arm_change_*")
+            raise NotEstimable(f"uncontrolled study: only a test of change ({kind}), no "
+                               "within-group change with its spread")
         if row["timepoint"].lower().startswith("baseline"):
             raise NotEstimable("baseline values: not an effect of treatment")
         no_n = row["n_massage"] is None or row["n_control"] is None
@@ -242,9 +243,32 @@ def compute(row, smd_measure: str = "SMD") -> dict:
         out["not_estimable_reason"] = str(exc)
         out["derived"] = "; ".join(notes)
         return out
-    yi = _favour(yi, row, notes)
-    out.update(measure=measure, yi=yi, vi=vi, estimable=True, derived="; ".join(notes))
+    ci = _reported_ci(row)
+    flipped = _favour(yi, row, notes) != yi
+    yi = -yi if flipped else yi
+    if ci is not None:
+        ci = tuple(sorted(-x for x in ci)) if flipped else ci
+        notes.append("95% CI as reported (SE from it only for weights)")
+    out.update(measure=measure, yi=yi, vi=vi, ci=ci, estimable=True, derived="; ".join(notes))
     return out
+
+
+def _reported_ci(row) -> tuple[float, float] | None:
+    """A reported 95% CI of the contrast, as massage minus control (None if not reported).
+
+    Shown as printed rather than rebuilt from the SE, so a reader finds the
+    paper's numbers (rounding makes a printed CI slightly asymmetric).
+    """
+    kind = row["data_type"]
+    if kind == "mean_diff_ci":
+        lo, hi = row["diff_ci_low"], row["diff_ci_high"]
+    elif kind in ("smd_ci", "pooled_smd_ci", "pooled_md_ci"):
+        lo, hi = row["estimate_ci_low"], row["estimate_ci_high"]
+    else:
+        return None
+    if lo is None or hi is None:
+        return None
+    return tuple(sorted((_oriented(lo, row["diff_direction"]), _oriented(hi, row["diff_direction"]))))
 
 
 # --- shared arms ----------------------------------------------------------
@@ -314,8 +338,8 @@ def effect_rows(studies, outcomes, smd_measure: str = "SMD", split_shared: bool 
             "timepoint_weeks": row["timepoint_weeks"], "comparison": row["comparison"],
             "comparator_type": row["comparator_type"], "design": row["design"],
             "measure": eff["measure"], "yi": yi, "vi": eff["vi"], "se": se,
-            "ci_low": None if se is None else yi - calc.Z95 * se,
-            "ci_high": None if se is None else yi + calc.Z95 * se,
+            "ci_low": None if se is None else (eff["ci"] or (yi - calc.Z95 * se,))[0],
+            "ci_high": None if se is None else (eff["ci"] or (None, yi + calc.Z95 * se))[1],
             "n_massage": row["n_massage"], "n_control": row["n_control"],
             "favours_massage_positive": True, "evidence_role": study["evidence_role"],
             "source": row["source"], "derived": derived, "estimable": eff["estimable"],
