@@ -265,7 +265,7 @@ def test_run_rejects_claims_citing_unknown_sources(tmp_path, monkeypatch):
 def test_cli_wires_grade():
     from evidence.cli import build_parser
 
-    args = build_parser().parse_args(["grade", "--output", "x.csv"])
+    args = build_parser("grade").parse_args(["grade", "--output", "x.csv"])
     assert args._command == "grade" and args.output == Path("x.csv")
     assert not getattr(args, "_unavailable", None)
 
