@@ -4,14 +4,17 @@
 ``batch``, by a Python loop over statsmodels' ``combine_effects`` (DL; it has
 no REML) and, when R with metafor is installed, by a loop over metafor's
 ``rma`` inside one Rscript process (only the loop is timed, not R's start-up).
-Same data, same machine, same run; printed as times and ratios.
+Same data, same machine, same run; printed as times (median of ``--repeat``
+runs for batch, DL and REML interleaved so both see the same load) and ratios.
 
-Run: .venv/bin/python benchmarks/bench_meta.py [--m 10000] [--k 5] [--repeat 3]
+Run: .venv/bin/python benchmarks/bench_meta.py [--m 10000] [--k 5] [--repeat 7] [--no-metafor]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import platform
 import shutil
 import subprocess
 import tempfile
@@ -39,13 +42,21 @@ def data(m, k, seed=1):
     return yi, vi
 
 
-def best(fn, repeat):
-    times = []
+def median_times(fns, repeat):
+    """Median seconds of each function over ``repeat`` rounds, the functions interleaved."""
+    times = [[] for _ in fns]
     for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+        for fn, ts in zip(fns, times, strict=True):
+            t0 = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t0)
+    return [float(np.median(ts)) for ts in times]
+
+
+def once(fn):
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
 
 
 def statsmodels_loop(yi, vi):
@@ -78,19 +89,24 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--m", type=int, default=10_000)
     ap.add_argument("--k", type=int, default=5)
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--no-metafor", action="store_true", help="skip the (slow) metafor loop")
     args = ap.parse_args(argv)
     yi, vi = data(args.m, args.k)
-    t_dl = best(lambda: batch(yi, vi, method="DL"), args.repeat)
-    t_reml = best(lambda: batch(yi, vi, method="REML"), args.repeat)
-    t_sm = best(lambda: statsmodels_loop(yi, vi), 1)
-    print(f"{args.m:,} meta-analyses of k = {args.k}")
-    print(f"  batch DL            {t_dl:8.3f} s")
-    print(f"  batch REML          {t_reml:8.3f} s   (REML / DL = {t_reml / t_dl:.1f}x)")
+    batch(yi, vi, method="REML")  # warm-up: imports, first allocations
+    t_dl, t_reml = median_times([lambda: batch(yi, vi, method="DL"),
+                                 lambda: batch(yi, vi, method="REML")], args.repeat)
+    t_sm = once(lambda: statsmodels_loop(yi, vi))
+    print(f"{args.m:,} meta-analyses of k = {args.k}; {os.cpu_count()} CPUs, "
+          f"Python {platform.python_version()}, numpy {np.__version__}; batch: median of {args.repeat}")
+    print(f"  batch DL            {t_dl:8.4f} s")
+    print(f"  batch REML          {t_reml:8.4f} s   (REML / DL = {t_reml / t_dl:.1f}x)")
     print(f"  statsmodels loop DL {t_sm:8.3f} s   (batch DL {t_sm / t_dl:,.0f}x faster, "
           f"batch REML {t_sm / t_reml:,.0f}x faster)")
-    r = metafor_loop(yi, vi)
-    if r is None:
+    r = None if args.no_metafor else metafor_loop(yi, vi)
+    if args.no_metafor:
+        print("  metafor loop        skipped (--no-metafor)")
+    elif r is None:
         print("  metafor loop        R with metafor is absent: not timed")
     else:
         print(f"  metafor loop DL     {r['DL']:8.3f} s   (batch DL {r['DL'] / t_dl:,.0f}x faster)")
