@@ -1,10 +1,19 @@
 """Many meta-analyses at once: vectorised numpy over rows of (m, k) arrays.
 
 Used by the small-k simulation (tens of thousands of fits) and the benchmark.
-Same estimators and conventions as ``rma`` (see ``evidence.meta.core``); the
-iterative ones (REML, ML by Fisher scoring, PM by Newton on the generalised Q)
-run on all rows together, each row leaving the loop when its tau² has
-converged. Rows are NaN-padded for unequal k: a NaN in ``yi`` must sit where
+Same estimators and conventions as ``rma`` (see ``evidence.meta.core``), same
+results to 1e-6 (tested). The iterative ones run on the unconverged rows
+only, each row leaving the working arrays when its tau² has converged:
+
+- REML and ML: rows whose likelihood falls as tau² leaves 0 go to 0 without
+  the dozens of step halvings ``core._fisher`` takes to creep there; the
+  others take Newton steps (exact observed information), safeguarded by
+  Fisher scoring, from the DL estimate. Newton converges where Fisher
+  scoring oscillates without end (``rma`` then raises; batch gives the
+  maximum, as metafor with ``stepadj=0.5`` does).
+- PM: Newton on the generalised Q from the DL estimate.
+
+Rows are NaN-padded for unequal k: a NaN in ``yi`` must sit where
 ``vi`` is NaN. Rows with fewer than 2 studies give NaN (a random-effects
 model needs 2; the EE model is returned for k = 1 with NaN heterogeneity).
 """
@@ -17,6 +26,8 @@ from scipy import stats
 from evidence.errors import DataError
 from evidence.meta.core import _MAXITER, _TOL, METHODS, TESTS
 
+# Newton converges quadratically: after a step below _NEWTON_TOL the error is ~_NEWTON_TOL².
+_NEWTON_TOL = 1e-9
 _NEWTON_MAX = 10.0  # Newton step used only where at most this many times the Fisher step
 FIELDS = ("estimate", "se", "ci_low", "ci_high", "pval", "tau2", "I2", "H2", "Q", "Q_pval",
           "k", "pi_low", "pi_high")
@@ -37,7 +48,7 @@ def _sums(y, v, tau2):
 
 
 def _steps(w, S, r, reml):
-    """Fisher-scoring and Newton steps for (RE)ML tau², and where Newton applies (rows).
+    """Fisher-scoring and Newton steps for (RE)ML tau² (Newton NaN where it does not apply).
 
     Intercept-only forms of metafor's matrix formulas (P = W - w w'/S, Py = w r):
     score ~ y'PPy - tr(P), expected information ~ tr(PP), observed
@@ -66,13 +77,14 @@ def _steps(w, S, r, reml):
 def _fisher(y, v, tau2, step0, reml, active):
     """(RE)ML tau² from ``tau2``: the maximum ``core._fisher`` finds, on unconverged rows only.
 
-    Newton steps (Fisher scoring where the likelihood is not locally concave)
-    converge in a few rounds where Fisher scoring alone can take hundreds.
-    ``core._fisher`` halves any step that would cross 0; where the likelihood
-    also falls as tau² leaves 0 (``step0``, the Fisher step at 0, is <= 0) it
-    then creeps to 0 over dozens of halvings. Here such a row is set to 0 at
-    its first crossing (or at once when it starts at 0). Converged rows leave
-    the working arrays each round.
+    Rows with ``step0`` (the Fisher step at 0) <= 0 have a maximum at 0 and
+    may have a second one inside (ML with k = 2-3 often does): they follow
+    ``core._fisher``'s path (start at HE, Fisher steps) but are set to 0 at
+    the first step that would cross 0, or at once if they start there, where
+    ``core._fisher`` creeps to 0 by dozens of halvings. The other rows take
+    Newton steps where these are no more than _NEWTON_MAX Fisher steps or
+    half of tau² (a longer one may land in another maximum's basin), else
+    Fisher steps, halved at the bound as in core.
     """
     tau2 = tau2.copy()
     bound = step0 <= 0
@@ -97,30 +109,33 @@ def _fisher(y, v, tau2, step0, reml, active):
             neg = t + adj < 0
         t = t + adj
         tau2[idx] = t
-        go = (np.abs(adj) >= _TOL * np.maximum(1.0, t)) & ~at0
+        go = (np.abs(adj) >= np.where(near, _NEWTON_TOL, _TOL) * np.maximum(1.0, t)) & ~at0
         if not go.all():
             idx, y, v, t, bound = idx[go], y[go], v[go], t[go], bound[go]
     raise DataError("tau² estimation did not converge in batch")
 
 
-def _pm(y, v, f0, k, active):
-    """Paule-Mandel by Newton on Q(tau²) = k - 1 from tau² = 0 (Q is convex, decreasing).
+def _pm(y, v, start, f0, k, active):
+    """Paule-Mandel: Newton on Q(tau²) = k - 1 (Q is convex and decreasing, one root).
 
-    ``f0`` is Q(0) - (k - 1): rows where it is <= 0 stay at 0 without iterating.
+    ``f0`` is Q(0) - (k - 1): rows where it is <= 0 stay at 0 without
+    iterating. The others start at ``start`` (DL); a first step that passes
+    the root lands left of it (convexity), clipped at 0, and from there
+    Newton climbs to the root monotonically.
     """
     tau2 = np.zeros(y.shape[0])
     idx = np.flatnonzero(active & (f0 > 0))
-    y, v, t = y[idx], v[idx], tau2[idx]
+    y, v, t = y[idx], v[idx], start[idx]
     for _ in range(_MAXITER):
         if idx.size == 0:
             return tau2
         w, _S, _mu, r = _sums(y, v, t)
         wr2 = w * r * r
-        f = _rsum(wr2) - (k[idx] - 1)
-        step = np.where(f > 0, f / _rsum(w * wr2), 0.0)
-        t = t + step
+        new = np.maximum(0.0, t + (_rsum(wr2) - (k[idx] - 1)) / _rsum(w * wr2))
+        step = np.abs(new - t)
+        t = new
         tau2[idx] = t
-        go = step >= _TOL * np.maximum(1.0, t)
+        go = step >= _NEWTON_TOL * np.maximum(1.0, t)
         if not go.all():
             idx, y, v, t = idx[go], y[go], v[go], t[go]
     raise DataError("Paule-Mandel estimation did not converge in batch")
@@ -159,10 +174,11 @@ def _fit(y, v, mask, k, kk, method, test, level, pi):
     w0, S0, mu0, r0 = _sums(y, v, zero)
     Q = _rsum(w0 * r0 * r0)
     c = S0 - _rsum(w0 * w0) / S0
+    dl = np.maximum(0.0, (Q - (kk - 1)) / c)
     if method == "EE":
         tau2 = zero
     elif method == "DL":
-        tau2 = np.maximum(0.0, (Q - (kk - 1)) / c)
+        tau2 = dl
     else:
         ybar = _rsum(y) / np.maximum(k, 1)
         rss = _rsum(np.where(mask, y - ybar[:, None], 0.0) ** 2)
@@ -174,11 +190,10 @@ def _fit(y, v, mask, k, kk, method, test, level, pi):
             w, _S, _mu, r = _sums(y, v, t0)
             tau2 = np.maximum(0.0, t0 * _rsum(w * r * r) / (kk - 1))
         elif method == "PM":
-            tau2 = _pm(y, v, Q - (kk - 1), kk, k >= 2)
+            tau2 = _pm(y, v, dl, Q - (kk - 1), kk, k >= 2)
         else:
             reml = method == "REML"
             step0 = _steps(w0, S0, r0, reml)[0]
-            dl = np.maximum(0.0, (Q - (kk - 1)) / c)
             tau2 = _fisher(y, v, np.where(step0 <= 0, he, dl), step0, reml, k >= 2)
 
     w, S, est, r = _sums(y, v, tau2)
