@@ -155,7 +155,7 @@ def test_claims_using_and_studies_table(tmp_path):
 
 def test_not_estimable_and_wanted_text_keep_the_full_wording(tmp_path):
     text = tables.not_estimable_text(effects())
-    assert text == "C 2016 (1 rows; anxiety): p_only: direction not reported"
+    assert text == "C 2016 (1 row; anxiety): p_only: direction not reported"
     assert tables.not_estimable_text(effects().iloc[:2]) == "every row is estimable"
     path = tmp_path / "wanted.csv"
     long = "per-arm means and SDs " * 8

@@ -311,7 +311,8 @@ def not_estimable_text(rows: pd.DataFrame, width: int = 100) -> str:
     for why, part in table.groupby("not_estimable", sort=True):
         studies = ", ".join(sorted(set(part["study"].astype(str))))
         outcomes = ", ".join(sorted(set(part["outcome"].astype(str))))
-        blocks.append(wrap(f"{studies} ({len(part)} rows; {outcomes}): {why}", width))
+        rows_word = "row" if len(part) == 1 else "rows"
+        blocks.append(wrap(f"{studies} ({len(part)} {rows_word}; {outcomes}): {why}", width))
     return "\n".join(blocks)
 
 
