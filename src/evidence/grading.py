@@ -683,25 +683,33 @@ def add_arguments(parser) -> None:
     parser.add_argument("--output", type=Path, default=paths.VERDICTS, help="verdicts CSV to write")
 
 
-def run(args) -> int:
+def grade_all(effects: pd.DataFrame, claims_path, studies, records, mids_path,
+              specs=None, specs_source="analyses.yaml") -> list:
+    """Fit every analysis, summarise it and grade each claim: the whole grading step."""
     from evidence import analyses  # the analyses step; imported lazily
+
+    fits = (analyses.fit_all(effects) if specs is None
+            else analyses.fit_all(effects, specs, source=specs_source))
+    claims = load_claims(claims_path, known_sources=known_sources(studies, records),
+                         known_analyses=set(fits))
+    mids = load_mids(mids_path)
+    summaries = {}
+    for aid, fit in fits.items():
+        fit.rows = add_study_facts(fit.rows, studies)
+        summaries[aid] = summarise(fit, mid=lookup_mid(mids, fit))
+    return [grade_claim(c, summaries) for c in claims]
+
+
+def run(args) -> int:
+    from evidence import analyses
 
     if not Path(args.effects).exists():
         raise EvidenceError(f"{args.effects} not found: run `evidence extract` first")
     effects = pd.read_csv(args.effects)
     specs_path = getattr(args, "analyses", None)
-    if specs_path is None:
-        fits = analyses.fit_all(effects)
-    else:
-        fits = analyses.fit_all(effects, analyses.load_specs(specs_path), source=specs_path)
-    claims = load_claims(args.claims, known_sources=known_sources(args.studies, args.records),
-                         known_analyses=set(fits))
-    mids = load_mids(args.mids)
-    summaries = {}
-    for aid, fit in fits.items():
-        fit.rows = add_study_facts(fit.rows, args.studies)
-        summaries[aid] = summarise(fit, mid=lookup_mid(mids, fit))
-    verdicts = [grade_claim(c, summaries) for c in claims]
+    specs = None if specs_path is None else analyses.load_specs(specs_path)
+    verdicts = grade_all(effects, args.claims, args.studies, args.records, args.mids,
+                         specs=specs, specs_source=specs_path or "analyses.yaml")
     write_verdicts(verdicts, args.output)
     counts = pd.Series([v.verdict for v in verdicts]).value_counts().sort_index()
     print(f"graded {len(verdicts)} claims -> {args.output}: "

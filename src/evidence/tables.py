@@ -196,23 +196,14 @@ def regrade(effects: pd.DataFrame | None = None, *, claims=None, studies=None, r
     claim) and the same CSV writer, so the result can be compared cell by cell
     with ``data/derived/claims_verdicts.csv``.
     """
-    from evidence import analyses, grading
+    from evidence import grading
 
     if effects is None:
         if not paths.EFFECTS.exists():
             raise EvidenceError(f"{paths.EFFECTS} not found: run `evidence extract` first")
         effects = pd.read_csv(paths.EFFECTS)
-    studies = studies or grading.STUDIES
-    fits = analyses.fit_all(effects, specs)
-    loaded = grading.load_claims(claims or paths.CLAIMS,
-                                 known_sources=grading.known_sources(studies, records or paths.RECORDS),
-                                 known_analyses=set(fits))
-    mid_table = grading.load_mids(mids or grading.MIDS)
-    summaries = {}
-    for aid, fit in fits.items():
-        fit.rows = grading.add_study_facts(fit.rows, studies)
-        summaries[aid] = grading.summarise(fit, mid=grading.lookup_mid(mid_table, fit))
-    verdicts = [grading.grade_claim(c, summaries) for c in loaded]
+    verdicts = grading.grade_all(effects, claims or paths.CLAIMS, studies or grading.STUDIES,
+                                 records or paths.RECORDS, mids or grading.MIDS, specs=specs)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "claims_verdicts.csv"
         grading.write_verdicts(verdicts, out)
