@@ -159,5 +159,5 @@ def test_curated_analyses_replace_the_interim_grouping(inputs, tmp_path, capsys)
     assert run_figures(inputs, tmp_path / "f", **{"--analyses": spec, "--claims": tmp_path / "x.yaml"}) == 0
     assert "grouping effects" not in capsys.readouterr().out
     index = pd.read_csv(tmp_path / "f" / "index.csv")
-    assert list(index["id"]) == ["forest_gad_anxiety_eot", "claims_summary"]
+    assert list(index["id"]) == ["forest_gad_anxiety_eot", "map_gad", "claims_summary"]  # a GAD analysis: a GAD map
     assert "2 estimable of 2 reported effects; random effects" in index.loc[0, "caption"]

@@ -160,7 +160,7 @@ def test_flags_mid_band_and_equal_effects_diamond():
     assert "\u2021 Different comparator" in s and "active treatment" in s
     assert "Equal-effects model" in s
     assert "minimal important difference (\u00b10.50 SMD; Norman 2003)" in s
-    band = [p for p in fig.axes[0].patches if isinstance(p, Rectangle)]
+    band = [p for p in fig.axes[0].patches if isinstance(p, Rectangle) and p.get_label() != "_text_row"]
     assert len(band) == 1 and band[0].get_x() == pytest.approx(-0.5) and band[0].get_width() == pytest.approx(1.0)
     assert len([p for p in fig.axes[0].patches if isinstance(p, Polygon)]) == 2
     # open (white) squares for flagged rows

@@ -3,7 +3,8 @@
 Which figures exist follows from the data: one forest plot per analysis
 (from ``data/analyses.yaml`` when it exists, else the interim grouping
 ``group_by_condition_outcome_timepoint``), an evidence map per claim whose
-sources have effects, a funnel plot where an analysis has 10 or more
+sources have effects, an evidence map per condition (``CONDITION_MAPS``,
+curated analyses only), a funnel plot where an analysis has 10 or more
 studies, and the claim summary when ``claims_verdicts.csv`` exists. Each is
 written as PNG (300 dpi), SVG and PDF with fixed metadata, so two runs give
 identical bytes, and listed in ``figures/index.csv`` with a hash of its data.
@@ -44,6 +45,30 @@ class Analysis:
     result: object | None
     measure: str = "SMD"
     outcome: str = ""
+    condition: str = ""  # as in analyses.yaml; "" for the interim grouping (no condition maps)
+    evidence_role: str = ""
+
+
+@dataclass(frozen=True)
+class ConditionMap:
+    """One condition's evidence map: its analyses (by ``condition``) plus context analyses named here."""
+
+    key: str  # figure id map_<key>
+    condition: str  # the ``condition`` of its analyses in analyses.yaml
+    title: str
+    context: tuple[str, ...] = ()  # analyses of other conditions shown in the context group
+
+
+# The conditions the article's sources cover (issue 6). An analysis whose
+# evidence_role is context (e.g. fibromyalgia_trials) is drawn as context too.
+CONDITION_MAPS = (
+    ConditionMap("gad", "GAD", "Generalized anxiety disorder and anxiety",
+                 context=("context_depression_hou2010", "context_depression_hou2010_fe")),
+    ConditionMap("migraine", "migraine", "Migraine"),
+    ConditionMap("fibromyalgia", "fibromyalgia", "Fibromyalgia"),
+    ConditionMap("palliative", "palliative cancer", "Palliative care in advanced cancer",
+                 context=("context_cancer_pain", "context_cancer_reviews")),
+)
 
 
 @dataclass
@@ -124,7 +149,71 @@ def analyses_from_yaml(effects: pd.DataFrame, path: Path) -> list[Analysis]:
 
     fits = fit_all(effects, load_specs(path), source=path)
     return [Analysis(id=f.spec.id, title=f.spec.title, rows=f.rows, result=f.result,
-                     measure=f.spec.measure, outcome=f.spec.outcome) for f in fits.values()]
+                     measure=f.spec.measure, outcome=f.spec.outcome, condition=f.spec.condition,
+                     evidence_role=f.spec.evidence_role) for f in fits.values()]
+
+
+def condition_of(condition: str) -> ConditionMap:
+    """The map entry for a key ('gad') or an analyses.yaml condition ('GAD', 'palliative cancer')."""
+    for cm in CONDITION_MAPS:
+        if condition.lower() in (cm.key, cm.condition.lower()):
+            return cm
+    raise EvidenceError(f"no evidence map for condition {condition!r}; one of "
+                        f"{[cm.key for cm in CONDITION_MAPS]}")
+
+
+def condition_rows(condition: str, effects: pd.DataFrame, specs=None) -> pd.DataFrame:
+    """Effects rows of a condition's analyses, each row once, with ``analysis`` (its first analysis id).
+
+    ``specs``: AnalysisSpec list (``evidence.analyses.load_specs``) or ``Analysis`` list (``plan``);
+    default ``data/analyses.yaml``. Rows of context analyses get evidence_role 'context'.
+    """
+    from evidence.analyses import load_specs
+
+    cm = condition_of(condition)
+    specs = load_specs() if specs is None else specs
+    by_id = effects.set_index("row_id", drop=False)
+    parts = []
+    for s in specs:
+        context = _is_context(cm, s)
+        if s.condition != cm.condition and not context:
+            continue
+        ids = list(s.rows["row_id"]) if isinstance(s.rows, pd.DataFrame) else list(s.rows)
+        missing = [r for r in ids if r not in by_id.index]
+        if missing:
+            raise DataError(f"rows not in effects.csv: {missing}", file="analyses.yaml", row=s.id, field="rows")
+        rows = by_id.loc[ids].reset_index(drop=True).assign(analysis=s.id)
+        if context:
+            rows["evidence_role"] = "context"
+        parts.append(rows)
+    if not parts:
+        return effects.iloc[0:0].assign(analysis=pd.Series(dtype=str))
+    rows = pd.concat(parts, ignore_index=True)
+    return rows.drop_duplicates("row_id", keep="first").reset_index(drop=True)
+
+
+def _is_context(cm: ConditionMap, spec) -> bool:
+    return spec.id in cm.context or (spec.condition == cm.condition and spec.evidence_role == "context")
+
+
+def condition_map(condition: str, effects: pd.DataFrame, specs=None, *, mids: pd.DataFrame | None = None,
+                  width: str = "double"):
+    """The evidence map of one condition (Figure): every row of its analyses, context analyses apart."""
+    cm = condition_of(condition)
+    rows = condition_rows(cm.key, effects, specs)
+    mids = load_mids(paths.DATA / "mids.csv") if mids is None else mids
+    return evidence_map(rows, title=f"Evidence map: {cm.title}", mids=_map_mids(mids), width=width)
+
+
+def _condition_caption(cm: ConditionMap, rows: pd.DataFrame, analyses) -> str:
+    own = [a.id for a in analyses if a.condition == cm.condition and not _is_context(cm, a)]
+    context = [a.id for a in analyses if _is_context(cm, a)]
+    k = len(_estimable(rows))
+    return (f"{cm.title}: every effect of the analyses {', '.join(own)}"
+            + (f", with {', '.join(context)} as context (not cited)" if context else "")
+            + f" (data/analyses.yaml). {k} estimable of {len(rows)} effects; effects on a common scale "
+              "(SMD) share a panel, others keep their native scale; effects that could not be computed are "
+              "listed with the reason, one line per study and reason. " + sources_caption(rows))
 
 
 def load_mids(path: Path) -> pd.DataFrame:
@@ -160,7 +249,8 @@ def _short_source(text: str) -> str:
 def plan(effects: pd.DataFrame, *, analyses: list[Analysis], mids: pd.DataFrame,
          claims: list | None = None, verdicts: pd.DataFrame | None = None,
          meta_extras: bool = True) -> list[FigureSpec]:
-    """Every figure the data call for, in a fixed order: forests, funnels, maps, claim summary."""
+    """Every figure the data call for, in a fixed order: forests, funnels, claim maps, condition maps,
+    claim summary."""
     specs = []
     for a in analyses:
         mid, mid_src = mid_for(mids, a.outcome, a.measure, set(a.rows["instrument"].dropna()))
@@ -187,6 +277,15 @@ def plan(effects: pd.DataFrame, *, analyses: list[Analysis], mids: pd.DataFrame,
             caption=f"Every reported effect from the sources of claim {cid}. " + sources_caption(rows),
             input_sha256=digest(rows), width="double",
             draw=_bind(evidence_map, rows, title=title, mids=_map_mids(mids), width="double")))
+    for cm in CONDITION_MAPS:
+        if not any(a.condition == cm.condition for a in analyses):
+            continue
+        rows = condition_rows(cm.key, effects, analyses)
+        specs.append(FigureSpec(
+            id=f"map_{cm.key}", title=f"Evidence map: {cm.title}", caption=_condition_caption(cm, rows, analyses),
+            input_sha256=digest(rows), width="double",
+            draw=_bind(evidence_map, rows, title=f"Evidence map: {cm.title}", mids=_map_mids(mids),
+                       width="double")))
     if verdicts is not None:
         specs.append(FigureSpec(
             id="claims_summary", title="Strength of the evidence for each claim",

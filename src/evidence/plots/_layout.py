@@ -22,8 +22,8 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 from evidence.plots.style import ACCENT, BAND, FONT_SIZES, GREY, INK, WIDTHS, check_width
 
 MARGIN = 5.0  # pt around the figure
-GAP_EM = 0.8
-WHITE_BOX = {"facecolor": "white", "edgecolor": "none", "pad": 0.5}  # text over the null line  # gap between columns, in font sizes
+GAP_EM = 0.8  # gap between columns, in font sizes
+WHITE_BOX = {"facecolor": "white", "edgecolor": "none", "pad": 0.5}  # notes over the null line
 
 
 @dataclass
@@ -59,7 +59,7 @@ class Panel:
     log: bool = False
     xlim: tuple | None = None
     mid: float | None = None
-    favours: tuple = ("Favours control", "Favours massage")
+    favours: tuple | None = ("Favours control", "Favours massage")  # None: no favours line (stacked panels)
     axis_label: str = ""
     axis: bool = True  # False: a text-only section (nothing to plot), no axis drawn
 
@@ -193,8 +193,12 @@ def _line_height(text_lines: int, fs: float) -> float:
 
 
 def render(panels: list[Panel], columns: list[Column], width: str = "single", title: str = "",
-           footnotes: list[str] | None = None, label_header: str = "Study") -> Figure:
-    """Lay out and draw the panels and columns; returns a Figure (Agg canvas)."""
+           footnotes: list[str] | None = None, label_header: str = "Study", label_frac: float = 0.3) -> Figure:
+    """Lay out and draw the panels and columns; returns a Figure (Agg canvas).
+
+    ``label_frac``: the widest the label column may grow, as a fraction of the figure width
+    (evidence maps, whose labels describe outcome, timepoint and comparison, take more).
+    """
     check_width(width)
     fs = FONT_SIZES[width]
     W = WIDTHS[width] * 72.0
@@ -220,7 +224,7 @@ def render(panels: list[Panel], columns: list[Column], width: str = "single", ti
     labels = [(ln.label, ln.bold or ln.kind == "header") for ln in all_lines if ln.kind != "note"]
     label_full = max([m.width(label_header, bold=True)] + [m.width(t, b) for t, b in labels])
     min_plot = 0.27 * W
-    label_w = min(label_full, 0.3 * W, max(W - fixed - min_plot, 0.2 * W))
+    label_w = min(label_full, label_frac * W, max(W - fixed - min_plot, 0.2 * W))
     plot_w = max(W - fixed - label_w, 0.2 * W)
     if fixed + label_w + plot_w > W + 0.5:
         from evidence.errors import EvidenceError
@@ -282,7 +286,8 @@ def render(panels: list[Panel], columns: list[Column], width: str = "single", ti
             rows.append((ln, y, h))
             y += h
         axes_plan.append((panel, top, y, rows))
-        y += 4.6 * fs if panel.axis else 0.6 * fs  # tick marks, tick labels and the "favours" line
+        # tick marks, tick labels and the "favours" line
+        y += (4.6 if panel.favours else 3.0) * fs if panel.axis else 0.6 * fs
     y += 0.3 * fs
     foot_y = y
     for f in foot:
@@ -338,9 +343,15 @@ def render(panels: list[Panel], columns: list[Column], width: str = "single", ti
             ax.add_patch(Rectangle((lo_b, 0), hi_b - lo_b, 1, transform=ax.get_xaxis_transform(),
                                    facecolor=BAND, edgecolor="none", zorder=0))
         ax.axvline(null, color=INK, lw=0.6, zorder=1)
+        for ln, ytop, h in rows:  # text rows interrupt the null line and the band: text sits on white
+            if ln.kind == "text":
+                ax.add_patch(Rectangle((0, (H - ytop - h) / 72), 1, h / 72, transform=ax.get_yaxis_transform(),
+                                       facecolor="white", edgecolor="none", zorder=2, label="_text_row"))
         for ln, ytop, h in rows:
             _draw_line(fig, ax, put, ln, ytop, h, H, fs, label_x, left, left_x, right, right_x,
                        plot_x0, xlim, panel.log)
+        if not panel.favours:
+            continue
         # favours labels beneath the tick labels, either side of the null line
         yfav = bottom + 3.5 * fs
         xnull = plot_x0 + plot_w * _frac(null, xlim, panel.log)

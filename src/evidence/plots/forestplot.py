@@ -102,19 +102,33 @@ def sources_caption(rows: pd.DataFrame) -> str:
     return "Sources: " + "; ".join(parts) + "." if parts else ""
 
 
+DISTINGUISH = (("comparison", lambda v: str(v).removeprefix("massage ")),
+               ("outcome", lambda v: str(v).replace("_", " ")),
+               ("instrument", str), ("timepoint", str))
+
+
 def distinct_labels(rows: pd.DataFrame) -> pd.DataFrame:
-    """Labels shared by several rows get the comparison, then the outcome, added until distinct."""
+    """Labels shared by several rows get what tells them apart: comparison, outcome, instrument, timepoint.
+
+    A column is added to a group of equal labels only when its values differ
+    within that group (two Kutner 2008 pain rows get their instruments, not
+    their shared comparison), until every label is distinct or the columns run out.
+    """
     if "label" not in rows:
         return rows
     rows = rows.copy()
-    for col, fmt_ in (("comparison", lambda v: str(v).removeprefix("massage ")),
-                      ("outcome", lambda v: str(v).replace("_", " "))):
+    for col, fmt_ in DISTINGUISH:
         dup = rows["label"].duplicated(keep=False)
-        if col not in rows or not dup.any():
+        if not dup.any():
+            break
+        if col not in rows:
             continue
-        dup &= rows[col].notna()
-        rows.loc[dup, "label"] = [f"{lab}, {fmt_(v)}" for lab, v in
-                                  zip(rows.loc[dup, "label"], rows.loc[dup, col], strict=True)]
+        for _lab, grp in rows[dup].groupby("label", sort=False):
+            vals = grp[col]
+            if vals.nunique(dropna=False) < 2:
+                continue
+            rows.loc[grp.index, "label"] = [lab if pd.isna(v) or str(v).strip() == "" else f"{lab}, {fmt_(v)}"
+                                            for lab, v in zip(grp["label"], vals, strict=True)]
     return rows
 
 

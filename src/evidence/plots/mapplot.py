@@ -8,6 +8,8 @@ cannot be put on that scale stay on their native scale in their own panel
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 
 from evidence.errors import EvidenceError
@@ -57,6 +59,7 @@ def evidence_map(rows: pd.DataFrame, *, title: str = "", width: str = "double",
     if rows is None or len(rows) == 0:
         raise EvidenceError("evidence_map: no rows bear on this claim")
     rows = rows.reset_index(drop=True).copy()
+    rows["study_label"] = [_text(r.get("label")) or _text(r.get("study_id")) for _, r in rows.iterrows()]
     rows["label"] = [_describe(r) for _, r in rows.iterrows()]
     keys = [_panel_key(r) for _, r in rows.iterrows()]
     order = sorted(set(keys), key=lambda k: (k[0] != "SMD", k[0] == "", k))
@@ -69,12 +72,18 @@ def evidence_map(rows: pd.DataFrame, *, title: str = "", width: str = "double",
             if part.empty:
                 continue
             lines.append(Line("header", heading))
-            sl, flagged = study_lines(part, key[0] or "SMD", {}, [])
+            if key[0]:
+                sl, flagged = study_lines(part, key[0], {}, [])
+            else:
+                sl, flagged = not_estimable_lines(part)
             flagged_all += flagged
-            lines += _collapse(sl)
+            lines += sl
         mid = (mids or {}).get(key[1] or key[0])
         panels.append(Panel(lines, title=_panel_title(key), log=key[0] in RATIO, mid=mid,
                             axis_label=NAMES.get(key[0], key[0]), axis=bool(key[0])))
+    plotted = [p for p in panels if p.axis]
+    for p in plotted[:-1]:  # one favours line, under the last axis; the footnote says which way is better
+        p.favours = None
     cols = [Column("n", "n massage/\ncontrol", align="center"),
             Column("effect", "Estimate\n[95% CI]", side="right")]
     for p in panels:
@@ -92,33 +101,72 @@ def evidence_map(rows: pd.DataFrame, *, title: str = "", width: str = "double",
     caption = sources_caption(rows)
     if show_sources is True or (show_sources == "auto" and len(caption) <= 500):
         notes.append(caption)
-    return render(panels, cols, width=width, title=title, footnotes=notes, label_header="Source")
+    return render(panels, cols, width=width, title=title, footnotes=notes, label_header="Source",
+                  label_frac=0.45)
 
 
 def _describe(r) -> str:
     """'Sherman 2010 \u2014 anxiety (HARS), end of treatment; massage vs thermotherapy'."""
     what = _text(r.get("outcome")).replace("_", " ")
-    if _text(r.get("instrument")):
-        what += f" ({_text(r.get('instrument'))})"
+    instrument = re.sub(r"\s*\(pooled SMD\)", "", _text(r.get("instrument")))
+    if instrument == "various":  # a review's mix of scales: the open diamond says pooled
+        instrument = ""
+    if instrument and (what in ("", "other") or what.lower() in instrument.lower()):
+        what = instrument  # 'MPAC pain (0-10)' rather than 'pain (MPAC pain (0-10))'
+    elif instrument:
+        what += f" ({instrument})"
     for extra, sep in ((_text(r.get("timepoint")), ", "), (_text(r.get("comparison")), "; ")):
         if extra:
             what += sep + extra
     label = _text(r.get("label")) or _text(r.get("study_id"))
+    what = what.replace(">=", "\u2265").replace("<=", "\u2264")
     return f"{label} \u2014 {what}" if what else label
 
 
-def _collapse(lines):
-    """Identical not-estimable lines (same study, outcome and reason) shown once with a count."""
-    out, counts = [], {}
-    for ln in lines:
-        key = (ln.label, ln.message) if ln.kind == "text" else None
-        if key and key in counts:
-            counts[key][1] += 1
+def not_estimable_lines(rows: pd.DataFrame) -> tuple:
+    """Not-estimable rows as text lines, one per study and reason: rows sharing both become one line.
+
+    The line names how many effects it stands for and what they cover
+    ("Sherman 2010 \u2014 12 effects (depression, disability, worry; 2
+    comparisons, 2 timepoints)"), so every row is accounted for while a
+    claim with dozens of unreported comparisons still fits a page.
+    """
+    groups: dict[tuple, list[int]] = {}
+    for i, (_, r) in enumerate(rows.iterrows()):
+        key = (_study(r), _text(r.get("not_estimable_reason")) or "reason not recorded")
+        groups.setdefault(key, []).append(i)
+    lines, flagged = [], []
+    for (study, _reason), pos in groups.items():
+        part = rows.iloc[pos]
+        sl, fl = study_lines(part, "SMD", {}, [])
+        flagged += fl
+        if len(pos) == 1:
+            lines += sl
             continue
-        if key:
-            counts[key] = [ln, 1]
-        out.append(ln)
-    for ln, n in counts.values():
-        if n > 1:
-            ln.label += f" (\u00d7{n} comparisons)"
-    return out
+        mark = "".join(m for m in ("\u2020", "\u2021") if any(m in ln.label for ln in sl))
+        same_n = all(ln.cells == sl[0].cells for ln in sl)
+        cells = dict(sl[0].cells) if same_n else {}  # n per arm only when every row has the same
+        lines.append(Line("text", f"{study} \u2014 {collapsed_what(part)}{mark}", cells,
+                          message=sl[0].message))
+    return lines, flagged
+
+
+def collapsed_what(rows: pd.DataFrame) -> str:
+    """'12 effects (depression, disability, worry; 2 comparisons, 2 timepoints)'."""
+    def distinct(col):
+        return list(dict.fromkeys(_text(v) for v in rows[col])) if col in rows else []
+
+    outcomes = list(dict.fromkeys(_text(r.get("instrument")) if _text(r.get("outcome")) in ("", "other")
+                                  else _text(r.get("outcome")).replace("_", " ") for _, r in rows.iterrows()))
+    outcomes = [o for o in outcomes if o]
+    counts = []
+    for col, noun in (("instrument", "instruments"), ("comparison", "comparisons"), ("timepoint", "timepoints")):
+        n = len([v for v in distinct(col) if v])
+        if n > 1 and not (col == "instrument" and n == len(outcomes)):  # one scale per outcome says nothing new
+            counts.append(f"{n} {noun}")
+    inside = "; ".join(part for part in (", ".join(outcomes), ", ".join(counts)) if part)
+    return f"{len(rows)} effects" + (f" ({inside})" if inside else "")
+
+
+def _study(r) -> str:
+    return _text(r.get("study_label")) or _text(r.get("label")).split(" \u2014 ")[0] or _text(r.get("study_id"))
