@@ -163,7 +163,8 @@ def condition_of(condition: str) -> ConditionMap:
 
 
 def condition_rows(condition: str, effects: pd.DataFrame, specs=None) -> pd.DataFrame:
-    """Effects rows of a condition's analyses, each row once, with ``analysis`` (its first analysis id).
+    """Effects rows of a condition's analyses, each row once, with ``analysis`` and ``analysis_title``
+    (of the first analysis that lists it).
 
     ``specs``: AnalysisSpec list (``evidence.analyses.load_specs``) or ``Analysis`` list (``plan``);
     default ``data/analyses.yaml``. Rows of context analyses get evidence_role 'context'.
@@ -182,12 +183,12 @@ def condition_rows(condition: str, effects: pd.DataFrame, specs=None) -> pd.Data
         missing = [r for r in ids if r not in by_id.index]
         if missing:
             raise DataError(f"rows not in effects.csv: {missing}", file="analyses.yaml", row=s.id, field="rows")
-        rows = by_id.loc[ids].reset_index(drop=True).assign(analysis=s.id)
+        rows = by_id.loc[ids].reset_index(drop=True).assign(analysis=s.id, analysis_title=s.title)
         if context:
             rows["evidence_role"] = "context"
         parts.append(rows)
     if not parts:
-        return effects.iloc[0:0].assign(analysis=pd.Series(dtype=str))
+        return effects.iloc[0:0].assign(analysis=pd.Series(dtype=str), analysis_title=pd.Series(dtype=str))
     rows = pd.concat(parts, ignore_index=True)
     return rows.drop_duplicates("row_id", keep="first").reset_index(drop=True)
 

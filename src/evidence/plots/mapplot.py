@@ -61,8 +61,11 @@ def evidence_map(rows: pd.DataFrame, *, title: str = "", width: str = "double",
     rows = rows.reset_index(drop=True).copy()
     rows["study_label"] = [_text(r.get("label")) or _text(r.get("study_id")) for _, r in rows.iterrows()]
     rows["label"] = [_describe(r) for _, r in rows.iterrows()]
+    rows = _untie(rows)
     keys = [_panel_key(r) for _, r in rows.iterrows()]
-    order = sorted(set(keys), key=lambda k: (k[0] != "SMD", k[0] == "", k))
+    context_only = {k: set(rows.loc[[kk == k for kk in keys], "evidence_role"]) == {"context"} for k in keys}
+    # the cited evidence first: SMD, then native scales; panels of context only after; the unestimable last
+    order = sorted(set(keys), key=lambda k: (k[0] == "", context_only[k], k[0] != "SMD", k))
     panels, flagged_all = [], []
     for key in order:
         sub = rows[[k == key for k in keys]]
@@ -97,7 +100,8 @@ def evidence_map(rows: pd.DataFrame, *, title: str = "", width: str = "double",
     notes = footnotes_for([(lab, *v) for lab, v in short.items()])
     if any(ln.kind == "diamond" for p in panels for ln in p.lines):
         notes.append(POOLED_NOTE)
-    notes.append("Positive values favour massage.")
+    if plotted:
+        notes.append("Positive values favour massage.")
     caption = sources_caption(rows)
     if show_sources is True or (show_sources == "auto" and len(caption) <= 500):
         notes.append(caption)
@@ -121,6 +125,26 @@ def _describe(r) -> str:
     label = _text(r.get("label")) or _text(r.get("study_id"))
     what = what.replace(">=", "\u2265").replace("<=", "\u2264")
     return f"{label} \u2014 {what}" if what else label
+
+
+UNTIE = ("model", "analysis_title", "row_id")  # what tells apart rows whose descriptions coincide
+
+
+def _untie(rows: pd.DataFrame) -> pd.DataFrame:
+    """Equal descriptions (e.g. a review's fixed- and random-effects estimates) get the first column
+    of ``UNTIE`` whose values differ, in brackets, so no two lines of a map read the same."""
+    for col in UNTIE:
+        dup = rows["label"].duplicated(keep=False)
+        if not dup.any():
+            break
+        if col not in rows:
+            continue
+        for _lab, grp in rows[dup].groupby("label", sort=False):
+            vals = [_text(v) for v in grp[col]]
+            if len(set(vals)) > 1:
+                rows.loc[grp.index, "label"] = [f"{lab} [{v}]" if v else lab for lab, v in zip(grp["label"], vals,
+                                                                                           strict=True)]
+    return rows
 
 
 def not_estimable_lines(rows: pd.DataFrame) -> tuple:
