@@ -120,3 +120,23 @@ def test_batch_tau2_many_small_rows(method):
         assert abs(got[i] - want) <= 1e-6 * max(1.0, want), (i, got[i], want)
     assert compared >= 590
     assert np.mean(got == 0) > 0.2  # the boundary path is exercised
+
+
+def test_rows_that_do_not_converge_become_nan_with_a_warning(monkeypatch):
+    """One hard row must not sink a whole batch: with the iteration cap forced to 1,
+    rows needing more rounds are NaN (and named in a warning); the rest still equal rma."""
+    import sys
+
+    batch_module = sys.modules["evidence.meta.batch"]  # the module (the package exports the function)
+
+    rng = np.random.default_rng(7)
+    yi = rng.normal(0.3, 0.5, size=(40, 5))
+    vi = rng.uniform(0.02, 0.2, size=(40, 5))
+    monkeypatch.setattr(batch_module, "_MAXITER", 1)
+    with pytest.warns(RuntimeWarning, match="did not converge"):
+        out = batch(yi, vi, method="REML")
+    nan = np.isnan(out["tau2"])
+    assert nan.any() and not nan.all()
+    assert np.isnan(out["estimate"][nan]).all()
+    for i in np.flatnonzero(~nan)[:5]:
+        assert out["tau2"][i] == pytest.approx(rma(yi[i], vi[i], method="REML").tau2, abs=1e-6)

@@ -20,6 +20,8 @@ model needs 2; the EE model is returned for k = 1 with NaN heterogeneity).
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from scipy import stats
 
@@ -112,7 +114,7 @@ def _fisher(y, v, tau2, step0, reml, active):
         go = (np.abs(adj) >= np.where(near, _NEWTON_TOL, _TOL) * np.maximum(1.0, t)) & ~at0
         if not go.all():
             idx, y, v, t, bound = idx[go], y[go], v[go], t[go], bound[go]
-    raise DataError("tau² estimation did not converge in batch")
+    return _give_up(tau2, idx, "(RE)ML")
 
 
 def _pm(y, v, start, f0, k, active):
@@ -138,7 +140,17 @@ def _pm(y, v, start, f0, k, active):
         go = step >= _NEWTON_TOL * np.maximum(1.0, t)
         if not go.all():
             idx, y, v, t = idx[go], y[go], v[go], t[go]
-    raise DataError("Paule-Mandel estimation did not converge in batch")
+    return _give_up(tau2, idx, "Paule-Mandel")
+
+
+def _give_up(tau2, idx, what):
+    """Rows still unconverged after _MAXITER rounds get NaN, with a warning naming them:
+    one hard row must not sink the other fits of a batch (a simulation keeps its count)."""
+    tau2[idx] = np.nan
+    warnings.warn(f"{what} tau² did not converge in {_MAXITER} iterations for {idx.size} row(s) "
+                  f"(first: {idx[:10].tolist()}); their results are NaN", RuntimeWarning,
+                  stacklevel=3)
+    return tau2
 
 
 def batch(yi, vi, method="REML", test="z", level=0.95, pi="metafor") -> dict[str, np.ndarray]:
