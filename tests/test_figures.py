@@ -9,7 +9,17 @@ import pandas as pd
 import pytest
 
 from evidence import cli
-from evidence.figures import group_by_condition_outcome_timepoint, mid_for, slug
+from evidence.analyses import load_specs
+from evidence.errors import EvidenceError
+from evidence.figures import (
+    condition_map,
+    condition_of,
+    condition_rows,
+    group_by_condition_outcome_timepoint,
+    mid_for,
+    slug,
+)
+from evidence.plots import house_style
 
 COLUMNS = ["row_id", "study_id", "pmid", "condition", "outcome", "instrument", "timepoint",
            "timepoint_weeks", "comparison", "comparator_type", "design", "measure", "yi", "vi", "se",
@@ -161,3 +171,107 @@ def test_curated_analyses_replace_the_interim_grouping(inputs, tmp_path, capsys)
     index = pd.read_csv(tmp_path / "f" / "index.csv")
     assert list(index["id"]) == ["forest_gad_anxiety_eot", "map_gad", "claims_summary"]  # a GAD analysis: a GAD map
     assert "2 estimable of 2 reported effects; random effects" in index.loc[0, "caption"]
+
+
+CONDITION_ANALYSES = """\
+- {id: gad_anxiety_eot, title: GAD anxiety, condition: GAD, outcome: anxiety, measure: SMD,
+   evidence_role: cited, rows: [g1, g2, g3]}
+- {id: migraine_frequency_post, title: Migraine frequency, condition: migraine, outcome: headache_frequency,
+   measure: SMD, evidence_role: cited, rows: [m1, m2, m3, m4], pool: false}
+- {id: fibromyalgia_pain_li2014, title: Li 2014 pain, condition: fibromyalgia, outcome: pain, measure: SMD,
+   evidence_role: cited, rows: [r1]}
+- {id: fibromyalgia_trials, title: Candidate trials, condition: fibromyalgia, outcome: other, measure: SMD,
+   evidence_role: context, rows: [y1]}
+- {id: palliative_pain_later, title: Palliative pain, condition: palliative cancer, outcome: pain,
+   measure: SMD, evidence_role: included_in_cited_review, rows: [p1, p2]}
+- {id: context_depression_hou2010, title: Hou 2010, condition: depression, outcome: depression,
+   measure: SMD, evidence_role: context, rows: [h1]}
+- {id: context_cancer_pain, title: Zhang 2023, condition: cancer, outcome: pain, measure: SMD,
+   evidence_role: context, rows: [z1]}
+- {id: context_cancer_reviews, title: Later reviews, condition: cancer, outcome: pain, measure: SMD,
+   evidence_role: context, rows: [z1, b1]}
+"""
+
+
+def condition_effects() -> pd.DataFrame:
+    """effects_table plus invented rows for every condition map: two more unreported migraine
+    rows (same study and reason as m2, so they collapse), a fibromyalgia trial, palliative rows,
+    and context reviews (z1 listed by two context analyses, drawn once)."""
+    base = effects_table()
+    extra = []
+    for rid, sid, cond, role, est, why in [
+            ("m3", "e2019", "migraine", "cited", False, "n per arm not reported"),
+            ("m4", "e2019", "migraine", "cited", False, "n per arm not reported"),
+            ("y1", "y2013", "fibromyalgia", "cited", False, "only a bound on p"),
+            ("p1", "w2000", "palliative cancer", "included_in_cited_review", True, ""),
+            ("p2", "k2008", "palliative cancer", "included_in_cited_review", False, "sign unknown"),
+            ("h1", "h2010", "depression", "context", True, ""),
+            ("z1", "z2023", "cancer", "context", True, ""),
+            ("b1", "b2016", "cancer", "context", False, "no CI")]:
+        row = base.iloc[3].copy()  # a migraine RCT row as the template
+        row[["row_id", "study_id", "condition", "evidence_role", "estimable", "not_estimable_reason"]] = \
+            [rid, sid, cond, role, est, why]
+        row["label"] = sid.capitalize()[:-4] + " " + sid[-4:]
+        row["source"] = f"PMID x, Table 1 ({rid})"
+        if not est:
+            row[["yi", "vi", "se", "ci_low", "ci_high"]] = np.nan
+        extra.append(row)
+    return pd.concat([base, pd.DataFrame(extra)], ignore_index=True)
+
+
+def accounted(fig) -> int:
+    """Effects a map shows: markers and diamonds, single text lines, and the counts of collapsed lines."""
+    import re
+
+    from matplotlib.patches import Polygon
+
+    drawn = sum(len([ln for ln in ax.lines if ln.get_marker() == "s"])
+                + len([p for p in ax.patches if isinstance(p, Polygon)]) for ax in fig.axes)
+    labels = [t.get_text().replace("\n", " ") for t in fig.texts]
+    collapsed = [int(n) for t in labels for n in re.findall(r"\u2014 (\d+) effects", t)]
+    messages = sum(t.startswith("not estimable") for t in labels)
+    return drawn + messages - len(collapsed) + sum(collapsed)
+
+
+def test_condition_maps_in_the_index_in_three_formats_with_every_row(inputs, tmp_path):
+    effects = tmp_path / "effects_c.csv"
+    condition_effects().to_csv(effects, index=False)
+    spec = tmp_path / "analyses.yaml"
+    spec.write_text(CONDITION_ANALYSES)
+    assert run_figures(inputs, tmp_path / "f", **{"--effects": effects, "--analyses": spec,
+                                                   "--claims": tmp_path / "x.yaml"}) == 0
+    index = pd.read_csv(tmp_path / "f" / "index.csv").set_index("id")
+    maps = ["map_gad", "map_migraine", "map_fibromyalgia", "map_palliative"]
+    assert [i for i in index.index if i.startswith("map_")] == maps
+    assert index.index[-1] == "claims_summary"
+    for mid in maps:
+        assert index.loc[mid, "title"].startswith("Evidence map: ")
+        assert "Sources: " in index.loc[mid, "caption"] and "PMID x, Table 1" in index.loc[mid, "caption"]
+        for ext in ("png", "svg", "pdf"):
+            assert (tmp_path / "f" / f"{mid}.{ext}").stat().st_size > 1000
+    assert "with context_depression_hou2010 as context" in index.loc["map_gad", "caption"]
+    assert "with fibromyalgia_trials as context" in index.loc["map_fibromyalgia", "caption"]
+    assert "context_cancer_pain, context_cancer_reviews as context" in index.loc["map_palliative", "caption"]
+    assert "context" not in index.loc["map_migraine", "caption"]
+
+    eff = condition_effects()
+    specs = load_specs(spec)
+    expected = {"gad": {"g1", "g2", "g3", "h1"}, "migraine": {"m1", "m2", "m3", "m4"},
+                "fibromyalgia": {"r1", "y1"}, "palliative": {"p1", "p2", "z1", "b1"}}
+    for cond, ids in expected.items():
+        rows = condition_rows(cond, eff, specs)
+        assert set(rows["row_id"]) == ids and rows["row_id"].is_unique  # z1 of two analyses, once
+        with house_style("double"):
+            fig = condition_map(cond, eff, specs, mids=pd.DataFrame(columns=["measure", "outcome", "mid"]))
+        assert accounted(fig) == len(ids), cond  # every row of the condition drawn or counted
+    roles = condition_rows("fibromyalgia", eff, specs).set_index("row_id")["evidence_role"]
+    assert roles["y1"] == "context" and roles["r1"] == "cited"  # context by its analysis, not its row
+    with house_style("double"):
+        s = " ".join(t.get_text() for t in condition_map("migraine", eff, specs).texts)
+    assert "E 2019 \u2014 3 effects" in s.replace("\n", " ")  # m2-m4: one study, one reason
+
+
+def test_condition_map_names_the_known_conditions_when_asked_for_another():
+    with pytest.raises(EvidenceError, match="no evidence map for condition 'asthma'.*gad"):
+        condition_map("asthma", effects_table(), [])
+    assert condition_of("palliative cancer").key == "palliative" and condition_of("GAD").key == "gad"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -337,3 +338,70 @@ def test_review_estimates_are_open_diamonds_not_flagged_as_uncontrolled():
     assert "Open diamonds: pooled estimates reported by reviews" in s
     diamonds = [p for p in fig.axes[0].patches if isinstance(p, Polygon)]
     assert len(diamonds) == 1 and diamonds[0].get_facecolor()[:3] == (1.0, 1.0, 1.0)
+
+
+def test_not_estimable_text_sits_on_white_over_the_null_line_and_band():
+    rows = make_rows(10, seed=3)  # rows 4 (and 13...) are not estimable
+    with house_style():
+        fig = forest(rows, fit(rows), mid=0.5)
+        fig.canvas.draw()
+        r = fig.canvas.get_renderer()
+    ax = fig.axes[0]
+    white = [p for p in ax.patches if p.get_label() == "_text_row"]
+    band = [p for p in ax.patches if isinstance(p, Rectangle) and p.get_label() != "_text_row"]
+    null = [ln for ln in ax.lines if list(ln.get_xdata()) == [0, 0]]
+    messages = [t for t in fig.texts if t.get_text().startswith("not estimable")]
+    assert len(messages) == (~rows["estimable"]).sum() == len(white) > 0
+    assert all(w.get_zorder() > max(band[0].get_zorder(), null[0].get_zorder()) for w in white)
+    for t in messages:  # each message lies inside the height of a white patch spanning the plot
+        e = t.get_window_extent(r)
+        spans = [w.get_window_extent(r) for w in white]
+        assert any(s.y0 <= e.y0 + 0.5 and e.y1 - 0.5 <= s.y1 and s.x0 <= ax.bbox.x0 + 0.5
+                   and s.x1 >= ax.bbox.x1 - 0.5 for s in spans), t.get_text()
+
+
+def test_colliding_labels_get_what_tells_them_apart():
+    rows = make_rows(3, seed=2)
+    rows["label"] = "Kutner 2008"
+    rows["comparison"] = "massage vs simple touch"
+    rows["outcome"] = "pain"
+    rows["instrument"] = ["BPI mean pain (0-10)", "BPI worst pain (0-10)", "BPI worst pain (0-10)"]
+    rows["timepoint"] = ["3 weeks", "3 weeks", "1 week"]
+    rows["estimable"] = False
+    with house_style():
+        s = all_strings(forest(rows, None))
+    assert "Kutner 2008, BPI mean pain (0-10)" in s
+    assert "Kutner 2008, BPI worst pain (0-10), 3 weeks" in s and "Kutner 2008, BPI worst pain (0-10), 1 week" in s
+    assert "simple touch" not in s  # shared by all three: says nothing
+
+
+def test_map_collapses_not_estimable_rows_per_study_and_reason():
+    rows = make_rows(60, seed=4)
+    rows["estimable"] = False
+    rows["label"] = ["Sherman 2010"] * 40 + ["Sherman 2010"] * 5 + ["Rezaeian 2019"] * 14 + ["Jane"]
+    rows["not_estimable_reason"] = ["no per-arm numbers"] * 40 + ["n per arm not reported"] * 5 \
+        + ["only P < .001"] * 14 + ["only a test of change"]
+    rows["evidence_role"] = "cited"
+    rows["outcome"] = (["anxiety", "depression", "worry", "disability"] * 15)[:60]
+    rows["comparison"] = (["massage vs thermotherapy", "massage vs relaxing room"] * 30)[:60]
+    rows["timepoint"] = (["12 weeks"] * 4 + ["26 weeks"] * 4) * 7 + ["12 weeks"] * 4
+    rows["design"], rows["comparator_type"] = "RCT", "usual care"
+    with house_style("double"):
+        fig = evidence_map(rows, title="C99 many unreported comparisons")
+        assert overlaps(fig) == [] and outside(fig) == []
+    s = all_strings(fig)
+    assert "Sherman 2010 \u2014 40 effects (anxiety, depression, worry, disability; 2 comparisons, 2 timepoints)" in s
+    assert "Sherman 2010 \u2014 5 effects" in s and "Rezaeian 2019 \u2014 14 effects" in s
+    assert s.count("not estimable:") == 4  # one line per study and reason
+    counted = sum(int(n) for n in re.findall(r"\u2014 (\d+) effects", s)) + 1  # + Jane's own line
+    assert counted == len(rows)  # every row accounted for
+    assert fig.get_size_inches()[1] <= 9.7  # one printed page
+
+
+@pytest.mark.parametrize("n", [1, 5, 40])
+def test_map_text_never_overlaps(n):
+    rows = make_rows(n, seed=n + 10)
+    rows["outcome"], rows["timepoint"] = "anxiety", "end of treatment"
+    with house_style("double"):  # drawn in the house style, as exported (hinting changes widths)
+        fig = evidence_map(rows, title="Layout check", mids={"SMD": 0.5})
+        assert overlaps(fig) == [] and outside(fig) == []
