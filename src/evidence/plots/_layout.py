@@ -62,6 +62,7 @@ class Panel:
     favours: tuple | None = ("Favours control", "Favours massage")  # None: no favours line (stacked panels)
     axis_label: str = ""
     axis: bool = True  # False: a text-only section (nothing to plot), no axis drawn
+    interrupt: bool = True  # text rows interrupt the null line and band (False: one continuous line)
 
 
 class _Measure:
@@ -344,7 +345,7 @@ def render(panels: list[Panel], columns: list[Column], width: str = "single", ti
                                    facecolor=BAND, edgecolor="none", zorder=0))
         ax.axvline(null, color=INK, lw=0.6, zorder=1)
         for ln, ytop, h in rows:  # text rows interrupt the null line and the band: text sits on white
-            if ln.kind == "text":
+            if ln.kind == "text" and panel.interrupt:
                 ax.add_patch(Rectangle((0, (H - ytop - h) / 72), 1, h / 72, transform=ax.get_yaxis_transform(),
                                        facecolor="white", edgecolor="none", zorder=2, label="_text_row"))
         for ln, ytop, h in rows:

@@ -58,7 +58,7 @@ def claim_summary(verdicts: pd.DataFrame, *, width: str = "double", title: str =
             Column("certainty", "Certainty", align="left"),
             Column("kn", "Studies/\nparticipants", align="center"),
             Column("effect", "Best estimate\n[95% CI]", side="right")]
-    panel = Panel(lines, axis_label="SMD")
+    panel = Panel(lines, axis_label="SMD", interrupt=False)  # short notes; a broken null line would read as gaps
     notes = ["Certainty: GRADE-style, \u2295 = one level. Positive SMD favours massage."]
     return render([panel], cols, width=width, title=title, footnotes=notes, label_header="Claim")
 
