@@ -15,8 +15,10 @@ from evidence.figures import (
     condition_map,
     condition_of,
     condition_rows,
+    digest,
     group_by_condition_outcome_timepoint,
     mid_for,
+    plan,
     slug,
 )
 from evidence.plots import house_style
@@ -275,3 +277,19 @@ def test_condition_map_names_the_known_conditions_when_asked_for_another():
     with pytest.raises(EvidenceError, match="no evidence map for condition 'asthma'.*gad"):
         condition_map("asthma", effects_table(), [])
     assert condition_of("palliative cancer").key == "palliative" and condition_of("GAD").key == "gad"
+
+
+def test_claim_map_includes_the_rows_of_its_analyses():
+    """A claim citing a review reaches the review's trials through its analyses: their
+    rows (other study ids) are on the claim's map, next to the claim's own sources."""
+    effects = effects_table()
+    analyses = group_by_condition_outcome_timepoint(effects)
+    mig = next(a for a in analyses if a.id.startswith("migraine"))
+    claims = [{"id": "C09", "claim": "Massage helps migraine.", "sources": ["li2014"],
+               "analyses": [mig.id]}]
+    mids = pd.DataFrame(columns=["outcome", "instrument", "measure", "mid", "source", "notes"])
+    specs = {s.id: s for s in plan(effects, analyses=analyses, mids=mids, claims=claims)}
+    caption = specs["map_C09"].caption
+    assert "sources and analyses of claim C09" in caption
+    expected = digest(effects[effects["row_id"].isin(["m1", "m2", "r1"])])
+    assert specs["map_C09"].input_sha256 == expected

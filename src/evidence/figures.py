@@ -266,16 +266,21 @@ def plan(effects: pd.DataFrame, *, analyses: list[Analysis], mids: pd.DataFrame,
                        mid_source=mid_src, title=a.title)))
         if meta_extras and a.result is not None and int(a.result.k) >= MIN_FUNNEL_K:
             specs.append(_funnel_spec(a))
+    rows_of = {a.id: set(a.rows["row_id"]) for a in analyses}
     for claim in claims or []:
+        # the claim's own sources, and the analyses it relies on (a review's
+        # included trials carry their own study ids, not the review's)
         sources = set(claim.get("sources") or [])
-        rows = effects[effects["study_id"].isin(sources)]
+        linked = set().union(*(rows_of.get(aid, set()) for aid in claim.get("analyses") or []))
+        rows = effects[effects["study_id"].isin(sources) | effects["row_id"].isin(linked)]
         if rows.empty:
             continue
         cid = str(claim["id"])
         title = f"{cid}: {claim.get('claim', '')}".strip()
         specs.append(FigureSpec(
             id=f"map_{cid}", title=f"Evidence map: {title}",
-            caption=f"Every reported effect from the sources of claim {cid}. " + sources_caption(rows),
+            caption=f"Every reported effect from the sources and analyses of claim {cid}. "
+                    + sources_caption(rows),
             input_sha256=digest(rows), width="double",
             draw=_bind(evidence_map, rows, title=title, mids=_map_mids(mids), width="double")))
     for cm in CONDITION_MAPS:
