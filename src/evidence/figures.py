@@ -354,10 +354,14 @@ def write_figures(specs: list[FigureSpec], out: Path) -> pd.DataFrame:
     """Draw and export every figure; write and return ``index.csv``."""
     out.mkdir(parents=True, exist_ok=True)
     records = []
-    for spec in specs:
+    import matplotlib.pyplot as plt
+    from tqdm import tqdm
+
+    for spec in tqdm(specs, desc="figures", unit="fig", disable=None):  # bar on a terminal only
         with house_style(spec.width):
             fig = spec.draw()
             files = export(fig, out, spec.id)
+            plt.close(fig)
         records.append({"id": spec.id, "title": spec.title, "caption": spec.caption,
                         "source": spec.source, "input_sha256": spec.input_sha256,
                         "files": ";".join(p.name for p in files)})
