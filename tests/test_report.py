@@ -58,6 +58,22 @@ def test_execution_is_deterministic(project):
     assert b"iopub.execute_input" not in first  # no timings recorded
 
 
+def test_stream_chunks_are_merged(project):
+    """A kernel may split one cell's stdout into several messages (timing); the saved
+    notebook holds one stream output per run of chunks, so reruns give the same bytes."""
+    _, nbdir, _, _ = project
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(
+        "import sys, time\nprint('a', flush=True)\ntime.sleep(0.3)\nprint('b', flush=True)\n"
+        "print('err', file=sys.stderr, flush=True)\ntime.sleep(0.3)\nprint('c')")]
+    path = nbdir / "20_streams.ipynb"
+    nbformat.write(nb, path)
+    report.execute(path)
+    outputs = nbformat.read(path, as_version=4).cells[0].outputs
+    assert [(o["name"], o["text"]) for o in outputs] == [
+        ("stdout", "a\nb\n"), ("stderr", "err\n"), ("stdout", "c\n")]
+
+
 def test_report_hides_code_and_embeds_figures_and_verdicts(project):
     tmp, nbdir, figdir, verdicts = project
     nbs = report.notebooks(nbdir)

@@ -50,7 +50,24 @@ def execute(path: Path, timeout: int = 600) -> None:
         client.execute()
     except CellExecutionError as exc:
         raise EvidenceError(f"{path.name}: a cell failed:\n{exc}") from exc
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = merge_streams(cell.outputs)
     nbformat.write(nb, path)
+
+
+def merge_streams(outputs: list) -> list:
+    """Join consecutive stdout (or stderr) chunks: how the kernel splits a stream
+    depends on timing, and the committed notebook must not."""
+    merged: list = []
+    for out in outputs:
+        prev = merged[-1] if merged else None
+        if (out.get("output_type") == "stream" and prev is not None
+                and prev.get("output_type") == "stream" and prev.get("name") == out.get("name")):
+            prev["text"] = "".join(prev["text"]) + "".join(out["text"])
+        else:
+            merged.append(out)
+    return merged
 
 
 def _combined(nbs: list[Path]) -> nbformat.NotebookNode:
