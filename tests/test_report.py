@@ -112,3 +112,14 @@ def test_report_renders_in_headless_chromium_with_every_figure_loaded(project, t
     assert total and loaded, "the page's load script did not run"
     assert int(total.group(1)) >= 1
     assert loaded.group(1) == total.group(1)
+
+
+@pytest.mark.chromium
+def test_report_prints_to_pdf(project):
+    if report.chromium() is None:
+        pytest.skip("Chromium not installed (apt-get install chromium)")
+    tmp, nbdir, figdir, verdicts = project
+    out = report.render(report.notebooks(nbdir), tmp / "report.html", figures=figdir,
+                        verdicts=verdicts)
+    pdf = report.to_pdf(out, tmp / "report.pdf")
+    assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 5000

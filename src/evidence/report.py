@@ -133,8 +133,14 @@ def to_pdf(report: Path, pdf: Path) -> Path:
     browser = chromium()
     if browser is None:
         raise EvidenceError("PDF needs Chromium: apt-get install chromium")
-    subprocess.run([browser, *CHROMIUM_FLAGS, "--no-pdf-header-footer", f"--print-to-pdf={pdf}",
-                    report.resolve().as_uri()], check=True, capture_output=True, timeout=120)
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as profile:  # a fresh profile: nothing read or kept
+        subprocess.run([browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
+                        "--no-pdf-header-footer", f"--print-to-pdf={pdf}",
+                        report.resolve().as_uri()], check=True, capture_output=True, timeout=120)
+    if not pdf.exists() or pdf.read_bytes()[:5] != b"%PDF-":
+        raise EvidenceError(f"Chromium did not write a PDF to {pdf}")
     return pdf
 
 
