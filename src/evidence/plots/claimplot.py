@@ -8,7 +8,7 @@ import pandas as pd
 
 from evidence.errors import EvidenceError
 from evidence.plots._layout import Column, Line, Panel, render
-from evidence.plots.forestplot import NAMES, RATIO, effect_text
+from evidence.plots.forestplot import NAMES, RATIO, _num, effect_text
 
 GRADE = {"high": "\u2295\u2295\u2295\u2295", "moderate": "\u2295\u2295\u2295\u25ef",
          "low": "\u2295\u2295\u25ef\u25ef", "very low": "\u2295\u25ef\u25ef\u25ef"}
@@ -20,14 +20,6 @@ def grade_symbols(certainty) -> str:
         else str(certainty).strip()
     key = text.lower().replace("_", " ")
     return f"{GRADE[key]} {key}" if key in GRADE else (text or "not graded")
-
-
-def _num(v):
-    try:
-        v = float(v)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
 
 
 def claim_summary(verdicts: pd.DataFrame, *, width: str = "double", title: str = ""):
