@@ -102,13 +102,14 @@ def sources_caption(rows: pd.DataFrame) -> str:
     return "Sources: " + "; ".join(parts) + "." if parts else ""
 
 
-DISTINGUISH = (("comparison", lambda v: str(v).removeprefix("massage ")),
-               ("outcome", lambda v: str(v).replace("_", " ")),
-               ("instrument", str), ("timepoint", str))
+DISTINGUISH = (("comparison", lambda v: ", " + str(v).removeprefix("massage ")),
+               ("outcome", lambda v: ", " + str(v).replace("_", " ")),
+               ("instrument", lambda v: f", {v}"), ("timepoint", lambda v: f", {v}"))
 
 
-def distinct_labels(rows: pd.DataFrame) -> pd.DataFrame:
-    """Labels shared by several rows get what tells them apart: comparison, outcome, instrument, timepoint.
+def distinct_labels(rows: pd.DataFrame, columns=DISTINGUISH) -> pd.DataFrame:
+    """Labels shared by several rows get what tells them apart (by default: comparison,
+    outcome, instrument, timepoint; each column's formatter gives the suffix).
 
     A column is added to a group of equal labels only when its values differ
     within that group (two Kutner 2008 pain rows get their instruments, not
@@ -117,17 +118,17 @@ def distinct_labels(rows: pd.DataFrame) -> pd.DataFrame:
     if "label" not in rows:
         return rows
     rows = rows.copy()
-    for col, fmt_ in DISTINGUISH:
+    for col, suffix in columns:
         dup = rows["label"].duplicated(keep=False)
         if not dup.any():
             break
         if col not in rows:
             continue
         for _lab, grp in rows[dup].groupby("label", sort=False):
-            vals = grp[col]
-            if vals.nunique(dropna=False) < 2:
+            vals = ["" if pd.isna(v) else str(v).strip() for v in grp[col]]
+            if len(set(vals)) < 2:
                 continue
-            rows.loc[grp.index, "label"] = [lab if pd.isna(v) or str(v).strip() == "" else f"{lab}, {fmt_(v)}"
+            rows.loc[grp.index, "label"] = [lab + suffix(v) if v else lab
                                             for lab, v in zip(grp["label"], vals, strict=True)]
     return rows
 

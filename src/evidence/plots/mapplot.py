@@ -18,6 +18,7 @@ from evidence.plots.forestplot import (
     NAMES,
     POOLED_NOTE,
     RATIO,
+    distinct_labels,
     footnotes_for,
     sources_caption,
     study_lines,
@@ -133,18 +134,7 @@ UNTIE = ("model", "analysis_title", "row_id")  # what tells apart rows whose des
 def _untie(rows: pd.DataFrame) -> pd.DataFrame:
     """Equal descriptions (e.g. a review's fixed- and random-effects estimates) get the first column
     of ``UNTIE`` whose values differ, in brackets, so no two lines of a map read the same."""
-    for col in UNTIE:
-        dup = rows["label"].duplicated(keep=False)
-        if not dup.any():
-            break
-        if col not in rows:
-            continue
-        for _lab, grp in rows[dup].groupby("label", sort=False):
-            vals = [_text(v) for v in grp[col]]
-            if len(set(vals)) > 1:
-                rows.loc[grp.index, "label"] = [f"{lab} [{v}]" if v else lab for lab, v in zip(grp["label"], vals,
-                                                                                           strict=True)]
-    return rows
+    return distinct_labels(rows, tuple((col, lambda v: f" [{v}]") for col in UNTIE))
 
 
 def not_estimable_lines(rows: pd.DataFrame) -> tuple:
