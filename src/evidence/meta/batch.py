@@ -9,8 +9,8 @@ only, each row leaving the working arrays when its tau² has converged:
   the dozens of step halvings ``core._fisher`` takes to creep there; the
   others take Newton steps (exact observed information), safeguarded by
   Fisher scoring, from the DL estimate. Newton converges where Fisher
-  scoring oscillates without end (``rma`` then raises; batch gives the
-  maximum, as metafor with ``stepadj=0.5`` does).
+  scoring oscillates without end (where ``rma`` retries with damped steps,
+  as metafor with ``stepadj=0.5``: the same maximum).
 - PM: Newton on the generalised Q from the DL estimate.
 
 Rows are NaN-padded for unequal k: a NaN in ``yi`` must sit where

@@ -147,8 +147,12 @@ def _proj(w, X):
     return np.diag(w) - WX @ np.linalg.solve(X.T @ WX, WX.T)
 
 
-def _fisher(y, v, X, tau2, reml):
-    """Fisher scoring for (RE)ML tau², with step halving at the 0 bound."""
+def _fisher(y, v, X, tau2, reml, stepadj=1.0):
+    """Fisher scoring for (RE)ML tau², with step halving at the 0 bound.
+
+    ``stepadj`` < 1 damps every step (metafor's ``control=list(stepadj=)``),
+    the remedy metafor documents for scoring that overshoots without end.
+    """
     for _ in range(_MAXITER):
         w = 1 / (v + tau2)
         P = _proj(w, X)
@@ -157,6 +161,7 @@ def _fisher(y, v, X, tau2, reml):
             adj = (Py @ Py - np.trace(P)) / np.sum(P * P)
         else:
             adj = (Py @ Py - w.sum()) / np.sum(w * w)
+        adj *= stepadj
         while tau2 + adj < 0:
             adj /= 2
         tau2 += adj
@@ -201,7 +206,10 @@ def tau2_estimate(y, v, method, X=None):
         t0 = float(np.mean((y - y.mean()) ** 2))  # metafor: var(yi) (k - 1) / k
         return max(0.0, t0 * genq(y, v, X, t0) / (k - p))
     if method in ("REML", "ML"):
-        return _fisher(y, v, X, he, reml=method == "REML")
+        try:
+            return _fisher(y, v, X, he, reml=method == "REML")
+        except DataError:  # full steps oscillate: retry damped, as metafor's stepadj = 0.5
+            return _fisher(y, v, X, he, reml=method == "REML", stepadj=0.5)
     if method == "PM":
         if genq(y, v, X, 0.0) <= k - p:
             return 0.0
