@@ -19,7 +19,10 @@ RATIO = {"logOR": "OR", "logRR": "RR"}
 NAMES = {"SMD": "SMD", "MD": "MD", "logOR": "OR", "logRR": "RR"}
 RANDOMISED = {"RCT", "crossover RCT"}
 POOLED_DESIGNS = {"systematic review", "meta-analysis"}  # a review's pooled estimate: open diamond
-FLAG_COMPARATORS = {"none", "active"}
+# Comparators other than no treatment / usual care / waitlist: the article's claims imply a
+# benefit over doing nothing, so a contrast with an active, sham or attention control is marked.
+FLAG_COMPARATORS = {"none": "no control group", "active": "active treatment",
+                    "sham": "sham procedure", "attention control": "attention control"}
 METHODS = {"REML": "REML", "DL": "DerSimonian-Laird", "PM": "Paule-Mandel", "ML": "ML",
            "SJ": "Sidik-Jonkman", "HE": "Hedges", "EE": "equal effects", "FE": "equal effects"}
 DAGGER, DDAGGER = "\u2020", "\u2021"
@@ -265,9 +268,8 @@ def footnotes_for(flagged: list, mid=None, mid_source: str = "", measure="SMD") 
         notes.append(f"{DAGGER} Not a randomised controlled comparison (open marker): "
                      + "; ".join(f"{lab}: {d or 'design not recorded'}" for lab, d in design_rows) + ".")
     if comp_rows:
-        notes.append(f"{DDAGGER} Different comparator (open marker): "
-                     + "; ".join(f"{lab}: {'no control group' if c == 'none' else c + ' treatment'}"
-                                 for lab, c in comp_rows) + ".")
+        notes.append(f"{DDAGGER} Different comparator (open marker; not no treatment or usual care): "
+                     + "; ".join(f"{lab}: {FLAG_COMPARATORS.get(c, c)}" for lab, c in comp_rows) + ".")
     if mid:
         notes.append(f"Shaded band: effects smaller than the minimal important difference "
                      f"(\u00b1{fmt(mid)} {NAMES.get(measure, measure)}{'; ' + mid_source if mid_source else ''}).")
