@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from evidence import paths
+from evidence.curated import read_yaml_list
 from evidence.errors import DataError
 
 ANALYSES = paths.DATA / "analyses.yaml"
@@ -55,12 +55,7 @@ class AnalysisFit:
 def load_specs(path: Path | None = None) -> list[AnalysisSpec]:
     """Read and check ``data/analyses.yaml``; errors name the entry and field."""
     path = Path(path or ANALYSES)
-    try:
-        entries = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise DataError("analyses file not found", file=path) from exc
-    if not isinstance(entries, list):
-        raise DataError("expected a list of analyses", file=path)
+    entries = read_yaml_list(path, "analyses")
     specs, seen = [], set()
     for i, entry in enumerate(entries, start=1):
         where = dict(file=path, row=f"{i} ({entry.get('id', '?') if isinstance(entry, dict) else '?'})")

@@ -67,9 +67,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from evidence import paths
+from evidence.curated import read_yaml_list
 from evidence.errors import DataError, EvidenceError
 
 MIDS = paths.DATA / "mids.csv"
@@ -129,12 +129,7 @@ def load_claims(path=None, known_sources=None, known_analyses=None) -> list[Clai
     ``known_sources`` / ``known_analyses`` (sets) switch on the cross-checks.
     """
     path = Path(path or paths.CLAIMS)
-    try:
-        entries = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise DataError("claims file not found", file=path) from exc
-    if not isinstance(entries, list):
-        raise DataError("expected a list of claims", file=path)
+    entries = read_yaml_list(path, "claims")
     claims, seen = [], set()
     for i, entry in enumerate(entries, start=1):
         if not isinstance(entry, dict):

@@ -17,6 +17,7 @@ import pandas as pd
 import yaml
 
 from evidence import paths
+from evidence.effects.schema import OUTCOME_NUMBERS
 from evidence.errors import EvidenceError
 
 DIGITS = 2
@@ -143,12 +144,8 @@ def studies_table(study_ids, path: Path | str | None = None) -> pd.DataFrame:
     return studies.loc[list(study_ids), cols].reset_index()
 
 
-NUMBER_FIELDS = ("n_massage", "n_control", "mean_massage", "sd_massage", "se_massage",
-                 "ci_low_massage", "ci_high_massage", "mean_control", "sd_control", "se_control",
-                 "ci_low_control", "ci_high_control", "diff", "diff_ci_low", "diff_ci_high",
-                 "diff_se", "t", "df", "f", "p", "p_sided", "events_massage", "events_control",
-                 "estimate", "estimate_ci_low", "estimate_ci_high", "k_studies", "i2", "model",
-                 "diff_direction")
+# every number of an outcomes row but the timepoint, then how the row's numbers are read
+NUMBER_FIELDS = OUTCOME_NUMBERS[1:] + ("model", "diff_direction")
 
 
 def as_reported(row_ids, path: Path | str | None = None) -> pd.DataFrame:
