@@ -29,6 +29,7 @@ env: $(STAMP)
 reproduce: $(STAMP)
 	$(BIN)/evidence fetch
 	$(BIN)/evidence extract
+	$(BIN)/evidence analyse
 	$(BIN)/evidence grade
 	$(BIN)/evidence figures
 	$(BIN)/evidence report --execute

@@ -39,7 +39,7 @@ def failing_step(monkeypatch):
         parser.add_argument("--flag", action="store_true")
 
     def run(args) -> int:
-        raise DataError("sd must be positive", file="data/x.csv", row=3, field="sd_massage")
+        raise DataError("sd must be positive", file="data/x.csv", row=3, field="sd_int")
 
     mod.add_arguments, mod.run = add_arguments, run
     monkeypatch.setitem(sys.modules, "evidence_fake_step", mod)
@@ -49,7 +49,7 @@ def failing_step(monkeypatch):
 def test_failure_is_one_line_without_traceback(failing_step, capsys):
     assert cli.main(["fake"]) == 1
     err = capsys.readouterr().err
-    assert err.strip() == "evidence: error: data/x.csv, row 3, field 'sd_massage': sd must be positive"
+    assert err.strip() == "evidence: error: data/x.csv, row 3, field 'sd_int': sd must be positive"
     assert "Traceback" not in err
 
 

@@ -40,7 +40,7 @@ def test_one_effect_per_outcomes_row_sorted_with_contract_columns(built):
         order = [(r[1], r[0]) for r in reader]
     assert tuple(header) == fx.COLUMNS and header[:26][-1] == "label"
     assert order == sorted(order)
-    assert all(r["favours_massage_positive"] == "True" for r in rows.values())
+    assert all(r["favours_int_positive"] == "True" for r in rows.values())
 
 
 def test_post_means_flipped_for_a_higher_worse_scale(built):
@@ -108,7 +108,7 @@ def test_counts_uncontrolled_and_not_reported(built):
 def test_shared_control_is_split(built):
     rows = built[1]
     a, b = rows["delta-a"], rows["delta-b"]
-    assert a["n_control"] == b["n_control"] == "10" and a["n_massage"] == "20"
+    assert a["n_ctl"] == b["n_ctl"] == "10" and a["n_int"] == "20"
     assert "control arm shared by 2 comparisons" in a["derived"]
     # d = (-3 - -1)/2 = -1 with n 20 and 10: J(28) ~ 1 - 3/111 = 0.97297 -> flipped +0.9730
     assert num(a, "yi") == pytest.approx(0.9730, abs=1e-4)
@@ -119,7 +119,7 @@ def test_keep_shared_and_revman_options(tmp_path):
     rows = {r["row_id"]: r for r in fx.build_effects(FIXTURES, tmp_path / "e.csv",
                                                        smd_measure="SMD_RevMan",
                                                        split_shared=False)}
-    assert rows["delta-a"]["n_control"] == 20
+    assert rows["delta-a"]["n_ctl"] == 20
     assert rows["alpha-post"]["yi"] == pytest.approx(28 / 31)  # RevMan: 1 - 3/(4*10 - 9)
 
 
@@ -150,7 +150,7 @@ def _sheet_with(tmp_path, row_id, **values):
 
 
 def test_blank_n_baseline_and_pooled_without_comparator_type(tmp_path):
-    src = _sheet_with(tmp_path, "alpha-post", n_massage="", n_control="")
+    src = _sheet_with(tmp_path, "alpha-post", n_int="", n_ctl="")
     rows = {r["row_id"]: r for r in fx.build_effects(src, tmp_path / "e.csv")}
     assert not rows["alpha-post"]["estimable"]
     assert "n per arm" in rows["alpha-post"]["not_estimable_reason"]
@@ -163,7 +163,7 @@ def test_blank_n_baseline_and_pooled_without_comparator_type(tmp_path):
 
 
 def test_diff_that_contradicts_the_means_is_an_error(tmp_path):
-    src = _sheet_with(tmp_path, "alpha-post", diff="2", diff_direction="massage_minus_control")
+    src = _sheet_with(tmp_path, "alpha-post", diff="2", diff_direction="int_minus_ctl")
     with pytest.raises(fx.SheetErrors) as exc:
         fx.build_effects(src, tmp_path / "e.csv")
     assert [(e.row, e.field) for e in exc.value.errors] == [(2, "diff")]
@@ -173,10 +173,10 @@ def test_cli_extract(tmp_path, capsys):
     out = tmp_path / "effects.csv"
     assert main(["extract", "--extraction", str(FIXTURES), "--out", str(out)]) == 0
     assert "16 rows, 14 estimable" in capsys.readouterr().err
-    bad = _sheet_with(tmp_path, "alpha-post", sd_massage="-2")
+    bad = _sheet_with(tmp_path, "alpha-post", sd_int="-2")
     assert main(["extract", "--extraction", str(bad), "--out", str(out)]) == 1
     err = capsys.readouterr().err
-    assert "outcomes.csv, row 2, field 'sd_massage'" in err
+    assert "outcomes.csv, row 2, field 'sd_int'" in err
 
 
 def test_estimate_without_ci_is_kept_not_estimable(tmp_path):
@@ -199,7 +199,7 @@ def test_change_scores_without_n_give_an_md(tmp_path):
     # Fixture alpha-change-se: HARS change -6 (SE 1.5) with massage, -2 (SE 1.5) with control,
     # higher_worse. Without n no SD (so no SMD) exists, but the MD of the changes does:
     # massage minus control = -4, flipped to +4 (favours massage); SE = sqrt(1.5^2 + 1.5^2).
-    src = _sheet_with(tmp_path, "alpha-change-se", n_massage="", n_control="")
+    src = _sheet_with(tmp_path, "alpha-change-se", n_int="", n_ctl="")
     rows = {r["row_id"]: r for r in fx.build_effects(src, tmp_path / "e.csv")}
     row = rows["alpha-change-se"]
     assert row["estimable"] and row["measure"] == "MD"

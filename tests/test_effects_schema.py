@@ -48,7 +48,7 @@ def errors_for(tmp_path, edit_outcomes=None, edit_studies=None):
 def test_fixture_sheets_are_valid():
     studies, outcomes = load_sheets(FIXTURES)
     assert len(outcomes.rows) == 16 and len(studies.rows) == 5
-    assert outcomes.rows[0]["_line"] == 2 and outcomes.rows[0]["n_massage"] == 5.0
+    assert outcomes.rows[0]["_line"] == 2 and outcomes.rows[0]["n_int"] == 5.0
 
 
 def _set(row_id, **values):
@@ -60,10 +60,10 @@ def _set(row_id, **values):
 
 
 @pytest.mark.parametrize(("row_id", "values", "field"), [
-    ("alpha-post", {"sd_massage": "-2"}, "sd_massage"),                 # negative SD
-    ("alpha-post", {"n_control": "1"}, "n_control"),                    # n < 2
-    ("alpha-post", {"n_control": "4.5"}, "n_control"),                  # not a whole n
-    ("beta-change", {"mean_massage": "1"}, "mean_massage"),             # CI -4..0 misses 1
+    ("alpha-post", {"sd_int": "-2"}, "sd_int"),                 # negative SD
+    ("alpha-post", {"n_ctl": "1"}, "n_ctl"),                    # n < 2
+    ("alpha-post", {"n_ctl": "4.5"}, "n_ctl"),                  # not a whole n
+    ("beta-change", {"mean_int": "1"}, "mean_int"),             # CI -4..0 misses 1
     ("alpha-md-ci", {"diff_ci_low": "4"}, "diff_ci_low"),               # low > high
     ("gamma-pain", {"estimate_ci_high": ""}, "estimate_ci_high"),       # one bound only
     ("alpha-post", {"scale_direction": "lower_better"}, "scale_direction"),
@@ -76,8 +76,8 @@ def _set(row_id, **values):
     ("alpha-post", {"study_id": "nobody1999"}, "study_id"),
     ("alpha-nr", {"missing_reason": ""}, "missing_reason"),
     ("alpha-t", {"t": ""}, "t"),                                        # data_type's number blank
-    ("alpha-post", {"sd_control": ""}, "sd_control"),                   # no SD, SE or CI
-    ("alpha-counts", {"events_massage": "11"}, "events_massage"),       # more events than n
+    ("alpha-post", {"sd_ctl": ""}, "sd_ctl"),                   # no SD, SE or CI
+    ("alpha-counts", {"events_int": "11"}, "events_int"),       # more events than n
     ("alpha-p", {"p": "1.5"}, "p"),
     ("alpha-p", {"p": "0.0.5"}, "p"),                                   # not a number
     ("gamma-pain", {"i2": "140"}, "i2"),
@@ -108,13 +108,13 @@ def test_bad_study_rows(tmp_path):
 
 def test_all_errors_are_reported_together(tmp_path):
     def edit(rows):
-        rows[0]["sd_massage"] = "-1"
+        rows[0]["sd_int"] = "-1"
         rows[5]["outcome"] = "mood"
         rows[9]["source"] = ""
     outcomes, errs, exc = errors_for(tmp_path, edit)
     assert len(errs) == 3
     message = str(exc)
-    assert "3 problem(s)" in message and "outcomes.csv, row 2, field 'sd_massage'" in message
+    assert "3 problem(s)" in message and "outcomes.csv, row 2, field 'sd_int'" in message
 
 
 def test_missing_column_and_file(tmp_path):

@@ -16,7 +16,6 @@ from evidence.figures import (
     condition_of,
     condition_rows,
     digest,
-    group_by_condition_outcome_timepoint,
     mid_for,
     plan,
     slug,
@@ -25,7 +24,7 @@ from evidence.plots import house_style
 
 COLUMNS = ["row_id", "study_id", "pmid", "condition", "outcome", "instrument", "timepoint",
            "timepoint_weeks", "comparison", "comparator_type", "design", "measure", "yi", "vi", "se",
-           "ci_low", "ci_high", "n_massage", "n_control", "favours_massage_positive", "evidence_role",
+           "ci_low", "ci_high", "n_int", "n_ctl", "favours_int_positive", "evidence_role",
            "source", "derived", "estimable", "not_estimable_reason", "label"]
 
 
@@ -50,74 +49,108 @@ def effects_table() -> pd.DataFrame:
                     "instrument": inst, "timepoint": tp, "timepoint_weeks": np.nan,
                     "comparison": "massage vs control", "comparator_type": "none" if design != "RCT" else "usual care",
                     "design": design, "measure": measure, "yi": yi, "vi": vi, "se": se,
-                    "ci_low": yi - 1.96 * se, "ci_high": yi + 1.96 * se, "n_massage": 20, "n_control": 20,
-                    "favours_massage_positive": True, "evidence_role": "cited", "source": f"PMID x, Table 1 ({rid})",
+                    "ci_low": yi - 1.96 * se, "ci_high": yi + 1.96 * se, "n_int": 20, "n_ctl": 20,
+                    "favours_int_positive": True, "evidence_role": "cited", "source": f"PMID x, Table 1 ({rid})",
                     "derived": "", "estimable": est, "not_estimable_reason": why,
                     "label": sid.capitalize()[:-4] + " " + sid[-4:]})
     return pd.DataFrame(out, columns=COLUMNS)
 
 
+MAPS = """
+[[figures.condition_map]]
+key = "gad"
+condition = "GAD"
+title = "Generalized anxiety disorder"
+context = ["context_depression_hou2010"]
+
+[[figures.condition_map]]
+key = "migraine"
+condition = "migraine"
+title = "Migraine"
+
+[[figures.condition_map]]
+key = "fibromyalgia"
+condition = "fibromyalgia"
+title = "Fibromyalgia"
+
+[[figures.condition_map]]
+key = "palliative"
+condition = "palliative cancer"
+title = "Palliative care"
+context = ["context_cancer_pain", "context_cancer_reviews"]
+"""
+
+ANALYSES = """\
+- {id: gad_anxiety_eot, title: GAD anxiety at end of treatment, condition: GAD, outcome: anxiety,
+   measure: SMD, evidence_role: cited, rows: [g1, g2, g3]}
+- {id: migraine_frequency_post, title: Migraine frequency, condition: migraine,
+   outcome: headache_frequency, measure: SMD, evidence_role: cited, rows: [m1, m2]}
+"""
+
+
+def claim_yaml(cid, text, sources, analyses=()):
+    return (f"- id: {cid}\n  section: s\n  kind: efficacy\n  claim: {text}\n"
+            f"  sources: [{', '.join(sources)}]\n  analyses: [{', '.join(analyses)}]\n"
+            "  pico: {population: p, intervention: i, comparator: c, outcome: o}\n")
+
+
+MIDS_CSV = ("outcome,instrument,measure,mid,source,notes\n"
+            "any,any,SMD,0.5,\"Norman GR et al. Med Care 2003\",generic\n")
+
+
+def write_stage(root, effects, analyses_text):
+    """The stages before figures, for a test case: effects.csv, analyses.yaml and analyses.csv."""
+    from evidence import analyses
+
+    (root / "data" / "derived").mkdir(parents=True, exist_ok=True)
+    effects.to_csv(root / "data" / "derived" / "effects.csv", index=False)
+    (root / "data" / "analyses.yaml").write_text(analyses_text)
+    fits = analyses.fit_all(pd.read_csv(root / "data" / "derived" / "effects.csv"),
+                            analyses.load_specs(root / "data" / "analyses.yaml"))
+    analyses.write_fits(fits, root / "data" / "derived" / "analyses.csv")
+
+
 @pytest.fixture
-def inputs(tmp_path):
-    effects = tmp_path / "effects.csv"
-    effects_table().to_csv(effects, index=False)
-    mids = tmp_path / "mids.csv"
-    mids.write_text("outcome,instrument,measure,mid,source,notes\n"
-                    "any,any,SMD,0.5,\"Norman GR et al. Med Care 2003\",generic\n")
-    claims = tmp_path / "claims.yaml"
-    claims.write_text("- id: C01\n  claim: Massage eases anxiety.\n  sources: [a2010, c2016]\n"
-                      "- id: C02\n  claim: Nothing cited.\n  sources: []\n")
-    verdicts = tmp_path / "claims_verdicts.csv"
+def inputs(make_case):
+    root = make_case(extra=MAPS, files={
+        "data/mids.csv": MIDS_CSV,
+        "data/claims.yaml": claim_yaml("C01", "Massage eases anxiety.", ["a2010", "c2016"])
+        + claim_yaml("C02", "Nothing cited.", []),
+    })
+    write_stage(root, effects_table(), ANALYSES)
+    verdicts = root / "data" / "derived" / "claims_verdicts.csv"
     pd.DataFrame({"claim_id": ["C01", "C02"], "kind": ["efficacy", "advice"],
                   "verdict": ["uncertain", "not assessable"], "certainty": ["low", ""],
                   "best_estimate": [0.3, np.nan], "ci_low": [-0.1, np.nan], "ci_high": [0.7, np.nan],
                   "measure": ["SMD", ""], "n_studies": [3, 0], "n_participants": [120, 0],
                   "reasons": ["", ""], "sources": ["", ""]}).to_csv(verdicts, index=False)
-    return {"--effects": effects, "--mids": mids, "--claims": claims, "--verdicts": verdicts,
-            "--analyses": tmp_path / "no_analyses.yaml"}
+    return root
 
 
-def run_figures(inputs, out, **override):
-    argv = ["figures", "--out", str(out)]
-    for k, v in {**inputs, **override}.items():
-        argv += [k, str(v)]
-    return cli.main(argv)
+def run_figures(root, out, *extra):
+    return cli.main(["--root", str(root), "figures", "--out", str(out), *map(str, extra)])
 
 
-def test_interim_grouping_pools_trials_per_condition_outcome_timepoint():
-    seen = {}
+def test_mid_lookup_by_measure_and_instrument(tmp_path):
+    from evidence import mids
 
-    def fake_fit(yi, vi, labels):  # records what would be pooled
-        seen[tuple(labels)] = (list(yi), list(vi))
-        return None
-
-    analyses = group_by_condition_outcome_timepoint(effects_table(), fit=fake_fit)
-    ids = [a.id for a in analyses]
-    assert ids == ["gad_anxiety_end_of_treatment", "migraine_headache_frequency_post"]
-    assert list(seen) == [("A 2010", "B 2012", "C 2016")]  # k=1 (migraine) is not fitted
-    assert len(analyses[1].rows) == 2  # the not-estimable row stays with its analysis
-
-
-def test_mid_lookup_by_measure_and_instrument():
-    mids = pd.DataFrame({"outcome": ["any", "pain"], "instrument": ["any", "VAS 0-100 mm"],
-                         "measure": ["SMD", "mm"], "mid": ["0.5", "12"],
-                         "source": ["Norman GR ... 2003", "Kelly AM ... 2001"], "notes": ["", ""]})
-    assert mid_for(mids, "anxiety", "SMD", {"HARS"}) == (0.5, "Norman 2003")
-    assert mid_for(mids, "pain", "MD", {"VAS 0-100 mm"}) == (12.0, "Kelly 2001")
-    assert mid_for(mids, "pain", "MD", {"NRS 0-10"}) == (None, "")
+    path = tmp_path / "mids.csv"
+    path.write_text(MIDS_CSV + "pain,VAS 0-100 mm,mm,12,\"Kelly AM ... 2001\",\n")
+    table = mids.load(path)
+    assert mid_for(table, "anxiety", "SMD", {"HARS"}) == (0.5, "Norman 2003")
+    assert mid_for(table, "pain", "MD", {"VAS 0-100 mm"}) == (12.0, "Kelly 2001")
+    assert mid_for(table, "pain", "MD", {"NRS 0-10"}) == (None, "")
     assert slug("palliative cancer", "pain", "post (2 weeks)") == "palliative_pain_post_2_weeks"
 
 
-def test_export_index_formats_and_identical_bytes(inputs, tmp_path, capsys):
+def test_export_index_formats_and_identical_bytes(inputs, tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     assert run_figures(inputs, a) == 0
     assert run_figures(inputs, b) == 0
-    out = capsys.readouterr().out
-    assert "grouping effects by condition x outcome x timepoint" in out
     index = pd.read_csv(a / "index.csv")
     assert list(index.columns) == ["id", "title", "caption", "source", "input_sha256", "files"]
-    assert list(index["id"]) == ["forest_gad_anxiety_end_of_treatment",
-                                 "forest_migraine_headache_frequency_post", "map_C01", "claims_summary"]
+    assert list(index["id"]) == ["forest_gad_anxiety_eot", "forest_migraine_frequency_post",
+                                 "map_C01", "map_gad", "map_migraine", "claims_summary"]
     assert set(index["source"]) == {"evidence figures"}
     assert index["input_sha256"].str.fullmatch(r"[0-9a-f]{64}").all()
     for fid in index["id"]:
@@ -125,11 +158,12 @@ def test_export_index_formats_and_identical_bytes(inputs, tmp_path, capsys):
             assert (a / f"{fid}.{ext}").stat().st_size > 1000, (fid, ext)
     files = sorted(p.name for p in a.iterdir())
     assert files == sorted(p.name for p in b.iterdir())
+    assert not [f for f in files if f.endswith(".tmp")]  # written whole, renamed into place
     for name in files:
         ha = hashlib.sha256((a / name).read_bytes()).hexdigest()
         hb = hashlib.sha256((b / name).read_bytes()).hexdigest()
         assert ha == hb, name
-    svg = (a / "forest_gad_anxiety_end_of_treatment.svg").read_text()
+    svg = (a / "forest_gad_anxiety_eot.svg").read_text()
     assert "<dc:date>" not in svg
     assert b"/CreationDate" not in (a / "claims_summary.pdf").read_bytes()
 
@@ -137,42 +171,50 @@ def test_export_index_formats_and_identical_bytes(inputs, tmp_path, capsys):
 def test_png_is_300_dpi(inputs, tmp_path):
     from PIL import Image
 
-    assert run_figures(inputs, tmp_path / "f", **{"--claims": tmp_path / "none.yaml"}) == 0
-    with Image.open(tmp_path / "f" / "forest_gad_anxiety_end_of_treatment.png") as im:
+    assert run_figures(inputs, tmp_path / "f") == 0
+    with Image.open(tmp_path / "f" / "forest_gad_anxiety_eot.png") as im:
         assert im.size[0] == round(3.5 * 300)
         assert round(im.info["dpi"][0]) == 300
 
 
-def test_caption_carries_the_sources(inputs, tmp_path):
+def test_caption_carries_the_sources_and_the_model(inputs, tmp_path):
     assert run_figures(inputs, tmp_path / "f") == 0
     index = pd.read_csv(tmp_path / "f" / "index.csv").set_index("id")
-    cap = index.loc["forest_migraine_headache_frequency_post", "caption"]
+    cap = index.loc["forest_migraine_frequency_post", "caption"]
     assert "1 estimable of 2 reported effects; not pooled." in cap
     assert "PMID x, Table 1 (m2)" in cap
+    assert "3 estimable of 3 reported effects; random effects" in index.loc["forest_gad_anxiety_eot",
+                                                                            "caption"]
 
 
 def test_claim_summary_skipped_with_a_message_when_no_verdicts(inputs, tmp_path, capsys):
-    assert run_figures(inputs, tmp_path / "f", **{"--verdicts": tmp_path / "missing.csv"}) == 0
+    assert run_figures(inputs, tmp_path / "f", "--verdicts", tmp_path / "missing.csv") == 0
     assert "claim summary skipped" in capsys.readouterr().out
     assert "claims_summary" not in set(pd.read_csv(tmp_path / "f" / "index.csv")["id"])
 
 
-def test_missing_effects_is_one_clear_error(inputs, tmp_path, capsys):
-    assert run_figures(inputs, tmp_path / "f", **{"--effects": tmp_path / "nope.csv"}) == 1
-    err = capsys.readouterr().err
-    assert "nope.csv: not found; run `evidence extract` first" in err
+def test_missing_inputs_are_one_clear_error(inputs, tmp_path, capsys):
+    assert run_figures(inputs, tmp_path / "f", "--effects", tmp_path / "nope.csv") == 1
+    assert "nope.csv: not found; run `evidence extract` first" in capsys.readouterr().err
+    (inputs / "data" / "derived" / "analyses.csv").unlink()
+    assert run_figures(inputs, tmp_path / "f") == 1
+    assert "run `evidence analyse` first" in capsys.readouterr().err
 
 
-def test_curated_analyses_replace_the_interim_grouping(inputs, tmp_path, capsys):
-    spec = tmp_path / "analyses.yaml"
-    spec.write_text("- id: gad_anxiety_eot\n  title: GAD, anxiety at end of treatment\n"
-                    "  condition: GAD\n  outcome: anxiety\n  measure: SMD\n  evidence_role: cited\n"
-                    "  rows: [g1, g2]\n")
-    assert run_figures(inputs, tmp_path / "f", **{"--analyses": spec, "--claims": tmp_path / "x.yaml"}) == 0
-    assert "grouping effects" not in capsys.readouterr().out
-    index = pd.read_csv(tmp_path / "f" / "index.csv")
-    assert list(index["id"]) == ["forest_gad_anxiety_eot", "map_gad", "claims_summary"]  # a GAD analysis: a GAD map
-    assert "2 estimable of 2 reported effects; random effects" in index.loc[0, "caption"]
+def test_figures_read_the_analysis_stage_and_never_refit(inputs, tmp_path, monkeypatch):
+    import evidence.meta
+
+    def refit(*a, **k):
+        raise AssertionError("figures refitted an analysis")
+
+    monkeypatch.setattr(evidence.meta, "rma", refit)
+    assert run_figures(inputs, tmp_path / "f") == 0
+
+
+def test_a_stale_stage_file_is_refused(inputs, tmp_path, capsys):
+    (inputs / "data" / "analyses.yaml").write_text(ANALYSES.replace("[g1, g2, g3]", "[g1, g2]"))
+    assert run_figures(inputs, tmp_path / "f") == 1
+    assert "run `evidence analyse` again" in capsys.readouterr().err
 
 
 CONDITION_ANALYSES = """\
@@ -236,12 +278,10 @@ def accounted(fig) -> int:
 
 
 def test_condition_maps_in_the_index_in_three_formats_with_every_row(inputs, tmp_path):
-    effects = tmp_path / "effects_c.csv"
-    condition_effects().to_csv(effects, index=False)
-    spec = tmp_path / "analyses.yaml"
-    spec.write_text(CONDITION_ANALYSES)
-    assert run_figures(inputs, tmp_path / "f", **{"--effects": effects, "--analyses": spec,
-                                                   "--claims": tmp_path / "x.yaml"}) == 0
+    write_stage(inputs, condition_effects(), CONDITION_ANALYSES)
+    spec = inputs / "data" / "analyses.yaml"
+    (inputs / "data" / "claims.yaml").write_text("[]\n")
+    assert run_figures(inputs, tmp_path / "f") == 0
     index = pd.read_csv(tmp_path / "f" / "index.csv").set_index("id")
     maps = ["map_gad", "map_migraine", "map_fibromyalgia", "map_palliative"]
     assert [i for i in index.index if i.startswith("map_")] == maps
@@ -252,6 +292,7 @@ def test_condition_maps_in_the_index_in_three_formats_with_every_row(inputs, tmp
         for ext in ("png", "svg", "pdf"):
             assert (tmp_path / "f" / f"{mid}.{ext}").stat().st_size > 1000
     assert "with context_depression_hou2010 as context" in index.loc["map_gad", "caption"]
+    assert "Generalized anxiety disorder" in index.loc["map_gad", "title"]  # from evidence.toml
     assert "with fibromyalgia_trials as context" in index.loc["map_fibromyalgia", "caption"]
     assert "context_cancer_pain, context_cancer_reviews as context" in index.loc["map_palliative", "caption"]
     assert "context" not in index.loc["map_migraine", "caption"]
@@ -264,7 +305,7 @@ def test_condition_maps_in_the_index_in_three_formats_with_every_row(inputs, tmp
         rows = condition_rows(cond, eff, specs)
         assert set(rows["row_id"]) == ids and rows["row_id"].is_unique  # z1 of two analyses, once
         with house_style("double"):
-            fig = condition_map(cond, eff, specs, mids=pd.DataFrame(columns=["measure", "outcome", "mid"]))
+            fig = condition_map(cond, eff, specs, mids=())
         assert accounted(fig) == len(ids), cond  # every row of the condition drawn or counted
     roles = condition_rows("fibromyalgia", eff, specs).set_index("row_id")["evidence_role"]
     assert roles["y1"] == "context" and roles["r1"] == "cited"  # context by its analysis, not its row
@@ -273,22 +314,23 @@ def test_condition_maps_in_the_index_in_three_formats_with_every_row(inputs, tmp
     assert "E 2019 \u2014 3 effects" in s.replace("\n", " ")  # m2-m4: one study, one reason
 
 
-def test_condition_map_names_the_known_conditions_when_asked_for_another():
+def test_condition_map_names_the_known_conditions_when_asked_for_another(inputs):
     with pytest.raises(EvidenceError, match="no evidence map for condition 'asthma'.*gad"):
         condition_map("asthma", effects_table(), [])
     assert condition_of("palliative cancer").key == "palliative" and condition_of("GAD").key == "gad"
 
 
-def test_claim_map_includes_the_rows_of_its_analyses():
+def test_claim_map_includes_the_rows_of_its_analyses(inputs):
     """A claim citing a review reaches the review's trials through its analyses: their
     rows (other study ids) are on the claim's map, next to the claim's own sources."""
+    from evidence.claims import Claim
+    from evidence.figures import read_analyses
+
     effects = effects_table()
-    analyses = group_by_condition_outcome_timepoint(effects)
-    mig = next(a for a in analyses if a.id.startswith("migraine"))
-    claims = [{"id": "C09", "claim": "Massage helps migraine.", "sources": ["li2014"],
-               "analyses": [mig.id]}]
-    mids = pd.DataFrame(columns=["outcome", "instrument", "measure", "mid", "source", "notes"])
-    specs = {s.id: s for s in plan(effects, analyses=analyses, mids=mids, claims=claims)}
+    analyses = read_analyses(effects)
+    claims = [Claim("C09", "s", ("efficacy",), "Massage helps migraine.", ("li2014",), {},
+                    ("migraine_frequency_post",))]
+    specs = {s.id: s for s in plan(effects, analyses=analyses, mids=(), claims=claims)}
     caption = specs["map_C09"].caption
     assert "sources and analyses of claim C09" in caption
     expected = digest(effects[effects["row_id"].isin(["m1", "m2", "r1"])])

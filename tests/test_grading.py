@@ -191,8 +191,8 @@ def test_certainty_never_below_very_low():
 
 
 # --- verdicts ----------------------------------------------------------------------------------
-def verdict(c, *summaries):
-    return g.grade_claim(c, {s.analysis_id: s for s in summaries})
+def verdict(c, *summaries, pages=frozenset({"nccih_wyntk"})):
+    return g.grade_claim(c, {s.analysis_id: s for s in summaries}, pages)
 
 
 def test_verdict_supported():
@@ -277,6 +277,11 @@ def test_no_evidence_cited_without_sources():
 def test_no_evidence_cited_when_only_web_pages():
     v = verdict(claim(sources=("nccih_wyntk",), analyses=()))
     assert v.verdict == g.NO_EVIDENCE and "only secondary web pages cited (nccih_wyntk)" in v.reasons[0]
+    # a page is recognised by its design in studies.csv, not by its name
+    other = verdict(claim(sources=("acupuncture_faq",), analyses=()), pages={"acupuncture_faq"})
+    assert other.verdict == g.NO_EVIDENCE
+    not_a_page = verdict(claim(sources=("nccih_wyntk",), analyses=()), pages=frozenset())
+    assert not_a_page.verdict != g.NO_EVIDENCE
 
 
 def test_study_cited_without_estimable_effect_is_not_supported():

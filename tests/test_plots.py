@@ -44,7 +44,7 @@ def make_rows(n: int, seed: int = 0, measure: str = "SMD") -> pd.DataFrame:
         "row_id": [f"r{i}" for i in range(n)], "study_id": [f"s{i}" for i in range(n)],
         "label": labels, "measure": measure, "yi": yi, "vi": vi, "se": se,
         "ci_low": yi - 1.959964 * se, "ci_high": yi + 1.959964 * se,
-        "n_massage": rng.integers(10, 200, n), "n_control": rng.integers(10, 200, n),
+        "n_int": rng.integers(10, 200, n), "n_ctl": rng.integers(10, 200, n),
         "design": ["uncontrolled before-after" if i % 11 == 5 else "RCT" for i in range(n)],
         "comparator_type": ["active" if i % 6 == 2 else "usual care" for i in range(n)],
         "estimable": estimable,

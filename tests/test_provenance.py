@@ -207,7 +207,7 @@ def test_reconciliation_tables():
     log = pd.DataFrame({
         "study_id": ["a", "a", "a", "b"],
         "row_id_a": ["a-1", "a-1", "", "b-1"],
-        "field": ["n_massage", "p", "all other fields", "n_massage"],
+        "field": ["n_int", "p", "all other fields", "n_int"],
         "value_a": ["23", "0.4", "", "10"], "value_b": ["", "0.39", "", "12"],
         "resolution": ["took_B", "kept_A", "agreed", "unresolved"],
         "note": ["x", "y", "z", "source unclear"],
@@ -216,8 +216,8 @@ def test_reconciliation_tables():
     assert summary.loc["a"].tolist() == [1, 1, 1, 0, 3]  # agreed, kept_A, took_B, unresolved
     assert summary.loc["total", "total"] == 4
     fields = pv.reconciled_fields(log)
-    assert fields.index.tolist() == ["n_massage", "p"]  # 'agreed' rows are not disagreements
-    assert fields.loc["n_massage", "total"] == 2
+    assert fields.index.tolist() == ["n_int", "p"]  # 'agreed' rows are not disagreements
+    assert fields.loc["n_int", "total"] == 2
     assert pv.unresolved(log).to_dict("records") == [{
-        "study_id": "b", "row_id_a": "b-1", "field": "n_massage", "value_a": "10",
+        "study_id": "b", "row_id_a": "b-1", "field": "n_int", "value_a": "10",
         "value_b": "12", "note": "source unclear"}]

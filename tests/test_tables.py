@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -28,8 +29,8 @@ def effects() -> pd.DataFrame:
                     "outcome": "anxiety", "instrument": "HARS", "timepoint": "12 wk",
                     "comparison": "massage vs control", "comparator_type": "usual care",
                     "design": "RCT", "measure": "SMD" if est else "", "yi": yi, "vi": vi,
-                    "ci_low": yi - 1.96 * se, "ci_high": yi + 1.96 * se, "n_massage": n1,
-                    "n_control": n2, "estimable": est, "not_estimable_reason": why,
+                    "ci_low": yi - 1.96 * se, "ci_high": yi + 1.96 * se, "n_int": n1,
+                    "n_ctl": n2, "estimable": est, "not_estimable_reason": why,
                     "evidence_role": "cited", "source": f"PMID {sid}, Table 2"})
     return pd.DataFrame(out)
 
@@ -94,19 +95,24 @@ def test_wanted_table_filters_and_sorts(tmp_path):
         tables.wanted_table(["a"], tmp_path / "missing.csv")
 
 
-def test_reasons_and_verdict_text_split_and_wrap():
-    ledger = pd.DataFrame([{
-        "claim_id": "C01", "kind": "efficacy", "verdict": "partly supported (overstated)",
-        "certainty": "low", "reasons": "1 of 1 cited analyses show a benefit; x: SMD 0.62 (95% CI "
-        "0.05 to 1.19): low (start high) / risk of bias -1: not assessed / imprecision -1: wide"}])
-    assert tables.reasons(ledger.loc[0, "reasons"])[0] == "1 of 1 cited analyses show a benefit"
-    assert tables.reasons(float("nan")) == []
-    text = tables.verdict_text(ledger, claims={"C01": {"claim": "Massage eases pain.", "hedged": True}},
-                               width=60)
+def test_verdict_text_renders_each_rating_with_its_downgrades_from_the_records():
+    from evidence import grading
+    from evidence.claims import Claim
+
+    claim = Claim("C01", "s", ("efficacy",), "Massage eases pain.", ("x",),
+                  {"conditions": ["fibromyalgia"], "outcomes": ["pain"]}, ("x",), hedged=True)
+    summary = grading.AnalysisSummary(analysis_id="x", measure="SMD", estimate=0.62, ci_low=0.05,
+                                      ci_high=1.19, k=1, n_participants=404, outcome="pain",
+                                      designs=("meta-analysis",), conditions=("fibromyalgia",),
+                                      mid=0.5)
+    v = grading.grade_claim(claim, {"x": summary})
+    ledger = pd.DataFrame([{"claim_id": "C01", "kind": "efficacy", "verdict": v.verdict,
+                            "certainty": v.certainty}])
+    text = tables.verdict_text(ledger, claims={"C01": claim}, width=60, graded=[v])
     lines = text.splitlines()
     assert lines[0] == "C01 (efficacy; hedged): Massage eases pain."
-    assert "      risk of bias -1: not assessed" in lines
-    assert "      imprecision -1: wide" in lines
+    assert "      risk of bias -1: not assessed for any row" in lines
+    assert any(line.startswith("      imprecision -1: 95% CI 0.05 to 1.19") for line in lines)
     assert max(len(line) for line in lines) <= 60
 
 
@@ -131,16 +137,17 @@ def test_board_figures_are_the_exported_set():
 def test_as_reported_lists_only_the_numbers_the_sheet_holds(tmp_path):
     path = tmp_path / "outcomes.csv"
     pd.DataFrame({"row_id": ["r1", "r2"], "data_type": ["p_only", "not_reported"],
-                  "p": ["0.39", ""], "n_massage": ["23", ""], "diff": ["", ""]}).to_csv(path, index=False)
+                  "p": ["0.39", ""], "n_int": ["23", ""], "diff": ["", ""]}).to_csv(path, index=False)
     out = tables.as_reported(["r2", "r1"], path)
     assert list(out["row_id"]) == ["r2", "r1"]
-    assert list(out["as_reported"]) == ["", "n_massage=23; p=0.39"]
+    assert list(out["as_reported"]) == ["", "n_int=23; p=0.39"]
     with pytest.raises(EvidenceError, match="r9"):
         tables.as_reported(["r9"], path)
 
 
 def test_claims_using_and_studies_table(tmp_path):
-    claims = {"C02": {"analyses": ["a", "b"]}, "C01": {"analyses": ["b"]}, "C09": {"analyses": []}}
+    claims = {cid: SimpleNamespace(analyses=tuple(a)) for cid, a in
+              {"C02": ["a", "b"], "C01": ["b"], "C09": []}.items()}
     assert tables.claims_using(["b"], claims) == ["C01", "C02"]
     assert tables.claims_using(["z"], claims) == []
     path = tmp_path / "studies.csv"

@@ -1,4 +1,4 @@
-"""evidence: audit a health article on massage therapy by rebuilding the evidence it cites.
+"""evidence: audit the claims of a health article by rebuilding the evidence it cites.
 
 Data flow, one module per step: ``pubmed`` (fetch and parse records) ->
 ``effects`` (sourced extraction to effect sizes) -> ``meta`` (meta-analysis)

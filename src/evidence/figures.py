@@ -1,11 +1,10 @@
 """``evidence figures``: draw every figure of the project and export it reproducibly.
 
-Which figures exist follows from the data: one forest plot per analysis
-(from ``data/analyses.yaml`` when it exists, else the interim grouping
-``group_by_condition_outcome_timepoint``), an evidence map per claim whose
-sources have effects, an evidence map per condition (``CONDITION_MAPS``,
-curated analyses only), a funnel plot where an analysis has 10 or more
-studies, and the claim summary when ``claims_verdicts.csv`` exists. Each is
+Which figures exist follows from the data: one forest plot per analysis of
+the analysis stage (``data/derived/analyses.csv``, read back, never refitted),
+an evidence map per claim whose sources have effects, an evidence map per
+condition the case names (``evidence.toml`` [[figures.condition_map]]), a
+funnel plot where an analysis has 10 or more studies, and the claim summary when ``claims_verdicts.csv`` exists. Each is
 written as PNG (300 dpi), SVG and PDF with fixed metadata, so two runs give
 identical bytes, and listed in ``figures/index.csv`` with a hash of its data.
 """
@@ -20,55 +19,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
-from evidence import paths
+from evidence import atomic, case, paths
+from evidence import mids as mids_module
+from evidence.case import ConditionMap
 from evidence.errors import DataError, EvidenceError
 from evidence.plots import claim_summary, evidence_map, forest, funnel, house_style, sources_caption
 from evidence.plots.forestplot import as_bool
 
 FORMATS = ("png", "svg", "pdf")
 METADATA = {"png": {"Software": None}, "svg": {"Date": None}, "pdf": {"CreationDate": None}}
-POOLED_DESIGNS = {"systematic review", "meta-analysis"}
 MIN_FUNNEL_K = 10  # Cochrane Handbook 13.3.5.4: funnel plots and asymmetry tests need >= 10 studies
+__all__ = ["ConditionMap", "condition_map", "condition_maps", "plan", "read_analyses", "write_figures"]
 COMMAND = "evidence figures"
 INDEX_COLUMNS = ["id", "title", "caption", "source", "input_sha256", "files"]
-
-
-@dataclass
-class Analysis:
-    """A set of effects rows pooled together, with its fit (None when fewer than 2 estimable)."""
-
-    id: str
-    title: str
-    rows: pd.DataFrame
-    result: object | None
-    measure: str = "SMD"
-    outcome: str = ""
-    condition: str = ""  # as in analyses.yaml; "" for the interim grouping (no condition maps)
-    evidence_role: str = ""
-
-
-@dataclass(frozen=True)
-class ConditionMap:
-    """One condition's evidence map: its analyses (by ``condition``) plus context analyses named here."""
-
-    key: str  # figure id map_<key>
-    condition: str  # the ``condition`` of its analyses in analyses.yaml
-    title: str
-    context: tuple[str, ...] = ()  # analyses of other conditions shown in the context group
-
-
-# The conditions the article's sources cover (issue 6). An analysis whose
-# evidence_role is context (e.g. fibromyalgia_trials) is drawn as context too.
-CONDITION_MAPS = (
-    ConditionMap("gad", "GAD", "Generalized anxiety disorder and anxiety",
-                 context=("context_depression_hou2010", "context_depression_hou2010_fe")),
-    ConditionMap("migraine", "migraine", "Migraine"),
-    ConditionMap("fibromyalgia", "fibromyalgia", "Fibromyalgia"),
-    ConditionMap("palliative", "palliative cancer", "Palliative care in advanced cancer",
-                 context=("context_cancer_pain", "context_cancer_reviews")),
-)
 
 
 @dataclass
@@ -97,76 +61,37 @@ def digest(*frames_or_text) -> str:
     return h.hexdigest()
 
 
-def default_fit(yi, vi, labels):
-    """The interim model for every analysis: REML with the Knapp-Hartung test."""
-    from evidence.meta import rma
-
-    return rma(yi, vi, method="REML", test="knha", labels=labels)
-
-
 def _estimable(rows: pd.DataFrame) -> pd.DataFrame:
     return rows[rows["estimable"].map(as_bool)]
 
 
-def group_by_condition_outcome_timepoint(effects: pd.DataFrame, fit=default_fit) -> list[Analysis]:
-    """Interim analyses until ``data/analyses.yaml`` exists: trial rows per condition x outcome x timepoint.
+def read_analyses(effects: pd.DataFrame | None = None, fits_path: Path | None = None,
+                  specs_path: Path | None = None) -> list:
+    """The analysis stage (``evidence.analyses.read_fits``), in analyses.yaml's order: nothing refits."""
+    from evidence.analyses import load_specs, read_fits
 
-    Pooled estimates of reviews are left out (they are not re-pooled with
-    trials; they appear in the evidence maps), and so are rows of another
-    measure than the group's. Fits where k >= 2; k = 1 gives no diamond.
-    """
-    trials = effects[~effects["design"].isin(POOLED_DESIGNS)]
-    analyses = []
-    keys = ["condition", "outcome", "timepoint", "measure"]
-    for key, rows in trials.groupby(keys, sort=True, dropna=False):
-        condition, outcome, timepoint, measure = ("" if pd.isna(k) else k for k in key)
-        usable = _estimable(rows)
-        result = None
-        if len(usable) >= 2:
-            result = fit(usable["yi"].to_numpy(float), usable["vi"].to_numpy(float),
-                         list(usable["label"]))
-        analyses.append(Analysis(
-            id=slug(condition, outcome, timepoint, measure if measure != "SMD" else ""),
-            title=f"{condition}: {outcome.replace('_', ' ')}, {timepoint}",
-            rows=rows.reset_index(drop=True), result=result, measure=measure or "SMD",
-            outcome=outcome))
-    return _unique_ids(analyses)
+    return list(read_fits(fits_path, effects=effects, specs=load_specs(specs_path)).values())
 
 
-def _unique_ids(analyses):
-    seen = {}
-    for a in analyses:
-        n = seen.get(a.id, 0)
-        seen[a.id] = n + 1
-        if n:
-            a.id = f"{a.id}_{n + 1}"
-    return analyses
-
-
-def analyses_from_yaml(effects: pd.DataFrame, path: Path) -> list[Analysis]:
-    """The curated analyses (``evidence.analyses``), in the file's order."""
-    from evidence.analyses import fit_all, load_specs
-
-    fits = fit_all(effects, load_specs(path), source=path)
-    return [Analysis(id=f.spec.id, title=f.spec.title, rows=f.rows, result=f.result,
-                     measure=f.spec.measure, outcome=f.spec.outcome, condition=f.spec.condition,
-                     evidence_role=f.spec.evidence_role) for f in fits.values()]
+def condition_maps() -> tuple[ConditionMap, ...]:
+    """The case's condition maps (``evidence.toml`` [[figures.condition_map]])."""
+    return case.current().condition_maps
 
 
 def condition_of(condition: str) -> ConditionMap:
     """The map entry for a key ('gad') or an analyses.yaml condition ('GAD', 'palliative cancer')."""
-    for cm in CONDITION_MAPS:
+    for cm in condition_maps():
         if condition.lower() in (cm.key, cm.condition.lower()):
             return cm
-    raise EvidenceError(f"no evidence map for condition {condition!r}; one of "
-                        f"{[cm.key for cm in CONDITION_MAPS]}")
+    raise EvidenceError(f"no evidence map for condition {condition!r} in evidence.toml; one of "
+                        f"{[cm.key for cm in condition_maps()]}")
 
 
 def condition_rows(condition: str, effects: pd.DataFrame, specs=None) -> pd.DataFrame:
     """Effects rows of a condition's analyses, each row once, with ``analysis`` and ``analysis_title``
     (of the first analysis that lists it).
 
-    ``specs``: AnalysisSpec list (``evidence.analyses.load_specs``) or ``Analysis`` list (``plan``);
+    ``specs``: AnalysisSpec list (``evidence.analyses.load_specs``) or ``Fit`` list (``plan``);
     default ``data/analyses.yaml``. Rows of context analyses get evidence_role 'context'.
     """
     from evidence.analyses import load_specs
@@ -202,7 +127,7 @@ def condition_map(condition: str, effects: pd.DataFrame, specs=None, *, mids: pd
     """The evidence map of one condition (Figure): every row of its analyses, context analyses apart."""
     cm = condition_of(condition)
     rows = condition_rows(cm.key, effects, specs)
-    mids = load_mids(paths.DATA / "mids.csv") if mids is None else mids
+    mids = load_mids() if mids is None else mids
     return evidence_map(rows, title=f"Evidence map: {cm.title}", mids=_map_mids(mids), width=width)
 
 
@@ -217,37 +142,18 @@ def _condition_caption(cm: ConditionMap, rows: pd.DataFrame, analyses) -> str:
               "listed with the reason, one line per study and reason. " + sources_caption(rows))
 
 
-def load_mids(path: Path) -> pd.DataFrame:
-    if not Path(path).exists():
-        return pd.DataFrame(columns=["outcome", "instrument", "measure", "mid", "source", "notes"])
-    return pd.read_csv(path, dtype=str, keep_default_na=False)
+def load_mids(path: Path | None = None):
+    """The case's MIDs (``evidence.mids``: one reader, one lookup for grading and figures)."""
+    return mids_module.load(path)
 
 
-def mid_for(mids: pd.DataFrame, outcome: str, measure: str, instruments: set) -> tuple:
-    """(mid, source) for an analysis: SMD by outcome (or 'any'); MD by the rows' one instrument."""
-    for _, m in mids.iterrows():
-        if measure == "SMD" and m["measure"] == "SMD" and m["outcome"] in (outcome, "any"):
-            pass
-        elif measure == "MD" and m["measure"] != "SMD" and len(instruments) == 1 \
-                and m["instrument"] in instruments and m["outcome"] in (outcome, "any"):
-            pass
-        else:
-            continue
-        try:
-            return float(m["mid"]), _short_source(m["source"])
-        except ValueError as exc:
-            raise DataError("not a number", file="data/mids.csv", row=m.name + 2, field="mid") from exc
-    return None, ""
+def mid_for(table, outcome: str, measure: str, instruments: set) -> tuple:
+    """(mid, short source) for an analysis, from ``evidence.mids.lookup``; (None, "") if none."""
+    hit = mids_module.lookup(table, outcome, measure, instruments)
+    return (hit.mid, hit.short_source) if hit else (None, "")
 
 
-def _short_source(text: str) -> str:
-    """'Norman GR, ... Med Care 2003 ...' -> 'Norman 2003' for a footnote."""
-    author = text.split(" ")[0].rstrip(",")
-    year = re.search(r"(19|20)\d\d", text)
-    return f"{author} {year.group(0)}" if year else author
-
-
-def plan(effects: pd.DataFrame, *, analyses: list[Analysis], mids: pd.DataFrame,
+def plan(effects: pd.DataFrame, *, analyses: list, mids,
          claims: list | None = None, verdicts: pd.DataFrame | None = None,
          meta_extras: bool = True) -> list[FigureSpec]:
     """Every figure the data call for, in a fixed order: forests, funnels, claim maps, condition maps,
@@ -270,20 +176,20 @@ def plan(effects: pd.DataFrame, *, analyses: list[Analysis], mids: pd.DataFrame,
     for claim in claims or []:
         # the claim's own sources, and the analyses it relies on (a review's
         # included trials carry their own study ids, not the review's)
-        sources = set(claim.get("sources") or [])
-        linked = set().union(*(rows_of.get(aid, set()) for aid in claim.get("analyses") or []))
+        sources = set(claim.sources)
+        linked = set().union(*(rows_of.get(aid, set()) for aid in claim.analyses))
         rows = effects[effects["study_id"].isin(sources) | effects["row_id"].isin(linked)]
         if rows.empty:
             continue
-        cid = str(claim["id"])
-        title = f"{cid}: {claim.get('claim', '')}".strip()
+        cid = claim.id
+        title = f"{cid}: {claim.claim}".strip()
         specs.append(FigureSpec(
             id=f"map_{cid}", title=f"Evidence map: {title}",
             caption=f"Every reported effect from the sources and analyses of claim {cid}. "
                     + sources_caption(rows),
             input_sha256=digest(rows), width="double",
             draw=_bind(evidence_map, rows, title=title, mids=_map_mids(mids), width="double")))
-    for cm in CONDITION_MAPS:
+    for cm in condition_maps():
         if not any(a.condition == cm.condition for a in analyses):
             continue
         rows = condition_rows(cm.key, effects, analyses)
@@ -302,24 +208,21 @@ def plan(effects: pd.DataFrame, *, analyses: list[Analysis], mids: pd.DataFrame,
     return specs
 
 
-def _map_mids(mids) -> dict:
-    out = {}
-    for _, m in mids.iterrows():
-        if m["measure"] == "SMD" and m["outcome"] == "any":
-            out["SMD"] = float(m["mid"])
-    return out
+def _map_mids(table) -> dict:
+    """The generic SMD MID for the maps' SMD panel (outcome 'any'), from ``evidence.mids``."""
+    hit = mids_module.lookup(table, "any", "SMD")
+    return {"SMD": hit.mid} if hit else {}
 
 
-def _funnel_spec(a: Analysis) -> FigureSpec:
-    from evidence.meta import egger, trimfill
+def _funnel_spec(a) -> FigureSpec:
+    from evidence import analyses
 
     est = _estimable(a.rows)
-    yi, vi = est["yi"].to_numpy(float), est["vi"].to_numpy(float)
     return FigureSpec(
         id=f"funnel_{a.id}", title=f"Funnel plot: {a.title}",
         caption=f"{a.title}: contour-enhanced funnel plot with Egger's line and trim-and-fill.",
-        input_sha256=digest(est), draw=_bind(funnel, a.result, trimfill=trimfill(yi, vi),
-                                             egger=egger(yi, vi), title=a.title))
+        input_sha256=digest(est), draw=_bind(funnel, a.result, trimfill=analyses.trimfill(a),
+                                             egger=analyses.egger(a), title=a.title))
 
 
 def _model_text(result) -> str:
@@ -345,7 +248,8 @@ def export(fig, out: Path, stem: str) -> list[Path]:
     written = []
     for ext in FORMATS:
         path = out / f"{stem}.{ext}"
-        fig.savefig(path, format=ext, dpi=300, metadata=METADATA[ext])
+        with atomic.replacing(path, suffix=f".{ext}") as tmp:  # never a half-written figure
+            fig.savefig(tmp, format=ext, dpi=300, metadata=METADATA[ext])
         written.append(path)
     return written
 
@@ -366,24 +270,25 @@ def write_figures(specs: list[FigureSpec], out: Path) -> pd.DataFrame:
                         "source": spec.source, "input_sha256": spec.input_sha256,
                         "files": ";".join(p.name for p in files)})
     index = pd.DataFrame(records, columns=INDEX_COLUMNS)
-    index.to_csv(out / "index.csv", index=False, lineterminator="\n")
+    atomic.write_text(out / "index.csv", index.to_csv(index=False, lineterminator="\n"))
     return index
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", type=Path, default=paths.FIGURES, metavar="DIR",
-                        help="folder for the figures and index.csv (default: %(default)s)")
-    parser.add_argument("--effects", type=Path, default=paths.EFFECTS, metavar="FILE",
-                        help="effects table (default: %(default)s)")
-    parser.add_argument("--verdicts", type=Path, default=paths.VERDICTS, metavar="FILE",
+    parser.add_argument("--out", type=Path, default=None, metavar="DIR",
+                        help="folder for the figures and index.csv (default: figures/)")
+    parser.add_argument("--effects", type=Path, default=None, metavar="FILE",
+                        help="effects table (default: data/derived/effects.csv)")
+    parser.add_argument("--fits", type=Path, default=None, metavar="FILE",
+                        help="the analysis stage (default: data/derived/analyses.csv)")
+    parser.add_argument("--verdicts", type=Path, default=None, metavar="FILE",
                         help="claim verdicts; the claim summary is skipped when absent")
-    parser.add_argument("--analyses", type=Path, default=paths.DATA / "analyses.yaml", metavar="FILE",
-                        help="curated analyses; when absent, effects are grouped by condition x "
-                             "outcome x timepoint")
-    parser.add_argument("--mids", type=Path, default=paths.DATA / "mids.csv", metavar="FILE",
-                        help="minimal important differences (default: %(default)s)")
-    parser.add_argument("--claims", type=Path, default=paths.CLAIMS, metavar="FILE",
-                        help="claims file, for one evidence map per claim (default: %(default)s)")
+    parser.add_argument("--analyses", type=Path, default=None, metavar="FILE",
+                        help="curated analyses (default: data/analyses.yaml)")
+    parser.add_argument("--mids", type=Path, default=None, metavar="FILE",
+                        help="minimal important differences (default: data/mids.csv)")
+    parser.add_argument("--claims", type=Path, default=None, metavar="FILE",
+                        help="claims file, for one evidence map per claim (default: data/claims.yaml)")
 
 
 def read_effects(path: Path) -> pd.DataFrame:
@@ -402,22 +307,20 @@ def run(args: argparse.Namespace) -> int:
     import matplotlib
 
     matplotlib.use("Agg")  # the command writes files only; notebooks keep their inline backend
-    effects = read_effects(args.effects)
-    if Path(args.analyses).exists():
-        analyses = analyses_from_yaml(effects, Path(args.analyses))
-    else:
-        print(f"figures: {args.analyses} not found; grouping effects by condition x outcome x timepoint")
-        analyses = group_by_condition_outcome_timepoint(effects)
-    claims = None
-    if Path(args.claims).exists():
-        claims = yaml.safe_load(Path(args.claims).read_text(encoding="utf-8")) or []
+    from evidence.claims import load_claims
+
+    effects = read_effects(args.effects or paths.EFFECTS)
+    analyses = read_analyses(effects, args.fits, args.analyses)
+    claims = load_claims(args.claims, known_analyses={a.id for a in analyses})
+    verdicts_path = Path(args.verdicts or paths.VERDICTS)
     verdicts = None
-    if Path(args.verdicts).exists():
-        verdicts = pd.read_csv(args.verdicts)
+    if verdicts_path.exists():
+        verdicts = pd.read_csv(verdicts_path)
     else:
-        print(f"figures: {args.verdicts} not found; claim summary skipped (run `evidence grade`)")
+        print(f"figures: {verdicts_path} not found; claim summary skipped (run `evidence grade`)")
     specs = plan(effects, analyses=analyses, mids=load_mids(args.mids), claims=claims,
                  verdicts=verdicts)
-    index = write_figures(specs, Path(args.out))
-    print(f"wrote {len(index)} figures ({', '.join(FORMATS)}) and index.csv to {args.out}")
+    out = Path(args.out or paths.FIGURES)
+    index = write_figures(specs, out)
+    print(f"wrote {len(index)} figures ({', '.join(FORMATS)}) and index.csv to {out}")
     return 0

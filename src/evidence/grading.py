@@ -28,7 +28,7 @@ J Clin Epidemiol 2011; handbook = GRADE handbook, Schünemann et al. 2013):
   not measured) that differs -> one level, at most two.
 - imprecision (GRADE 6, 64:1283): serious (-1) when the 95% CI crosses 0, or
   crosses the minimal important difference, or the total n of a continuous
-  outcome is below the optimal information size ``OIS_CONTINUOUS`` (400);
+  outcome is below the optimal information size ``ois_continuous`` (400);
   very serious (-2) when the CI spans both appreciable benefit and harm
   (±MID), or crosses 0 with n below the OIS. Ratio measures use RR 0.75/1.25.
 - publication bias (GRADE 5, 64:1277; Sterne et al. 2011 BMJ 343:d4002): only
@@ -60,45 +60,36 @@ doi:10.1016/j.jclinepi.2012.01.006: overall certainty follows the lowest critica
 from __future__ import annotations
 
 import csv
-import json
+import io
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from evidence import paths
-from evidence.curated import read_yaml_list
-from evidence.errors import DataError, EvidenceError
+from evidence import atomic, case, mids, paths
+from evidence.claims import Claim, known_sources, load_claims, web_pages
+from evidence.errors import EvidenceError
+from evidence.vocabulary import (
+    ACTIVE_CONTROLS,
+    CONTINUOUS,
+    INACTIVE_CLAIMS,
+    RANDOMISED,
+    RATIO,
+    SAFETY_OUTCOMES,
+)
 
-MIDS = paths.DATA / "mids.csv"
-STUDIES = paths.EXTRACTION / "studies.csv"
-
-# --- thresholds (sources in the module docstring) ---------------------------
-I2_SERIOUS = 50.0
-OIS_CONTINUOUS = 400
-EGGER_MIN_K = 10
-EGGER_ALPHA = 0.10
-RATIO_APPRECIABLE = 1.25
+# --- thresholds (sources in the module docstring; a case may change them in
+# evidence.toml [grading], defaults in evidence.case.GRADING_DEFAULTS) -------
 ROB_SCORE = {"low": 0.0, "some concerns": 1.0, "unclear": 1.0, "high": 2.0}
-ROB_SERIOUS, ROB_VERY_SERIOUS = 0.5, 1.5
 CERTAINTY = ("very low", "low", "moderate", "high")  # index = level - 1
 MIN_CERTAINTY_SUPPORTED = {False: 4, True: 2}  # claim hedged? -> lowest level (GRADE 26)
 
-RANDOMISED = {"RCT", "crossover RCT", "systematic review", "meta-analysis"}
-CONTINUOUS = {"SMD", "MD"}
-RATIO = {"logOR", "logRR"}
-ACTIVE_CONTROLS = {"active", "sham", "attention control"}
-INACTIVE_CLAIMS = {"no treatment", "usual care", "waitlist"}
-SAFETY_OUTCOMES = {"adverse_events"}
 
-KINDS = {"efficacy", "safety", "mechanism", "advice"}
-WEB_PAGES = {"nccih_digest", "nccih_wyntk"}
-CLAIM_ID = re.compile(r"^C\d{2}$")
-CLAIM_KEYS = {"id", "section", "kind", "claim", "hedged", "sources", "pico", "analyses", "notes"}
-PICO_KEYS = ("population", "intervention", "comparator", "outcome")
-COMPARATOR_TYPES = {"no treatment", "usual care", "waitlist", "any"}
+def threshold(name: str) -> float:
+    """A grading threshold of the current case (``evidence.toml`` [grading])."""
+    return case.current().grading[name]
+
 
 SUPPORTED = "supported"
 PARTLY = "partly supported (overstated)"
@@ -108,95 +99,6 @@ ADVICE = "advice (not graded)"
 
 COLUMNS = ["claim_id", "kind", "verdict", "certainty", "best_estimate", "ci_low", "ci_high",
            "measure", "n_studies", "n_participants", "reasons", "sources"]
-
-
-# --- claims -----------------------------------------------------------------
-@dataclass(frozen=True)
-class Claim:
-    id: str
-    section: str
-    kinds: tuple[str, ...]
-    claim: str
-    sources: tuple[str, ...]
-    pico: dict
-    analyses: tuple[str, ...]
-    hedged: bool = False
-
-
-def load_claims(path=None, known_sources=None, known_analyses=None) -> list[Claim]:
-    """Read and check the claims file; a bad entry raises DataError naming claim and field.
-
-    ``known_sources`` / ``known_analyses`` (sets) switch on the cross-checks.
-    """
-    path = Path(path or paths.CLAIMS)
-    entries = read_yaml_list(path, "claims")
-    claims, seen = [], set()
-    for i, entry in enumerate(entries, start=1):
-        if not isinstance(entry, dict):
-            raise DataError("each claim must be a mapping", file=path, row=i)
-        cid = entry.get("id")
-
-        def bad(msg, fld, where=f"{i} ({cid})"):
-            return DataError(msg, file=path, row=where, field=fld)
-
-        if not isinstance(cid, str) or not CLAIM_ID.match(cid):
-            raise bad(f"claim id {cid!r} does not match C01-C99", "id")
-        if cid in seen:
-            raise bad(f"duplicate claim id {cid}", "id")
-        seen.add(cid)
-        unknown = sorted(set(entry) - CLAIM_KEYS)
-        if unknown:
-            raise bad(f"unknown keys {unknown}", unknown[0])
-        for key in ("section", "kind", "claim", "pico"):
-            if entry.get(key) in (None, "", []):
-                raise bad("missing", key)
-        kinds = entry["kind"] if isinstance(entry["kind"], list) else [entry["kind"]]
-        for kind in kinds:
-            if kind not in KINDS:
-                raise bad(f"unknown kind {kind!r}; one of {sorted(KINDS)}", "kind")
-        pico = entry["pico"]
-        if not isinstance(pico, dict):
-            raise bad("pico must be a mapping", "pico")
-        for key in PICO_KEYS:
-            if not pico.get(key):
-                raise bad("missing", f"pico.{key}")
-        if pico.get("comparator_type", "any") not in COMPARATOR_TYPES:
-            raise bad(f"unknown comparator_type {pico.get('comparator_type')!r}; "
-                      f"one of {sorted(COMPARATOR_TYPES)}", "pico.comparator_type")
-        sources = entry.get("sources") or []
-        analyses = entry.get("analyses") or []
-        for fld, values in (("sources", sources), ("analyses", analyses),
-                            ("pico.conditions", pico.get("conditions", [])),
-                            ("pico.outcomes", pico.get("outcomes", []))):
-            if not isinstance(values, list):
-                raise bad("must be a list", fld)
-        if known_sources is not None:
-            for src in sources:
-                if str(src) not in known_sources:
-                    raise bad(f"source {src!r} is neither in studies.csv, the PubMed snapshot, "
-                              f"nor a known web page", "sources")
-        if known_analyses is not None:
-            for aid in analyses:
-                if aid not in known_analyses:
-                    raise bad(f"analysis {aid!r} is not among the analyses", "analyses")
-        claims.append(Claim(id=cid, section=str(entry["section"]), kinds=tuple(kinds),
-                            claim=str(entry["claim"]), sources=tuple(str(s) for s in sources),
-                            pico=dict(pico), analyses=tuple(analyses),
-                            hedged=bool(entry.get("hedged", False))))
-    return claims
-
-
-def known_sources(studies=STUDIES, records=paths.RECORDS) -> set[str]:
-    """Source keys a claim may cite: study ids, snapshot PMIDs (bare or ``pmid:``), web pages."""
-    keys = set(WEB_PAGES)
-    if Path(studies).exists():
-        keys |= set(pd.read_csv(studies, dtype=str)["study_id"].dropna())
-    if Path(records).exists():
-        for line in Path(records).read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                pmid = str(json.loads(line)["pmid"])
-                keys |= {pmid, f"pmid:{pmid}"}
-    return keys
 
 
 # --- summaries of fitted analyses ------------------------------------------
@@ -255,11 +157,11 @@ def _column(rows: pd.DataFrame, name: str) -> pd.Series:
 
 
 def _study_counts(rows: pd.DataFrame) -> tuple[tuple[str, int | None, int], ...]:
-    """Participants per study: largest massage arm + every control arm (multi-arm trials);
+    """Participants per study: largest intervention arm + every control arm (multi-arm trials);
     when the rows give no arm sizes, the study's ``n_randomised`` (studies.csv) if known."""
     out = []
     for sid, grp in rows.groupby("study_id", sort=True):
-        nm, nc = _column(grp, "n_massage"), _column(grp, "n_control")
+        nm, nc = _column(grp, "n_int"), _column(grp, "n_ctl")
         nr = _column(grp, "n_randomised")
         n = None
         if nm.notna().any() or nc.notna().any():
@@ -269,22 +171,6 @@ def _study_counts(rows: pd.DataFrame) -> tuple[tuple[str, int | None, int], ...]
         k = pd.to_numeric(grp["k_studies"], errors="coerce").max() if "k_studies" in grp else None
         out.append((str(sid), n, int(k) if k is not None and not math.isnan(k) else 1))
     return tuple(out)
-
-
-def _egger_p(result) -> float | None:
-    """Egger's test p from evidence.meta.egger (duck-typed: attribute or key pval/p)."""
-    try:
-        from evidence.meta import egger
-        res = egger(result.yi, result.vi)
-    except Exception:  # meta step missing or test not computable: say nothing
-        return None
-    for name in ("pval", "p", "p_value"):
-        val = getattr(res, name, None)
-        if val is None and isinstance(res, dict):
-            val = res.get(name)
-        if val is not None:
-            return _num(val)
-    return None
 
 
 def summarise(fit, mid: float | None = None) -> AnalysisSummary:
@@ -301,8 +187,7 @@ def summarise(fit, mid: float | None = None) -> AnalysisSummary:
         w = getattr(result, "weights", None)
         if w is not None and len(w) == len(est_rows):
             weights = tuple(float(x) for x in w)
-        if k >= EGGER_MIN_K:
-            egger_p = _egger_p(result)
+        egger_p = _num(getattr(result, "egger_p", None))  # the analysis stage computed it
     elif len(est_rows) == 1:
         row = est_rows.iloc[0]
         estimate, ci_low, ci_high = _num(row["yi"]), _num(row["ci_low"]), _num(row["ci_high"])
@@ -313,7 +198,7 @@ def summarise(fit, mid: float | None = None) -> AnalysisSummary:
     studies = _study_counts(est_rows) if len(est_rows) else ()
     ns = [n for _, n, _ in studies if n is not None]
     if not weights and len(est_rows):
-        n_row = _column(est_rows, "n_massage").fillna(0) + _column(est_rows, "n_control").fillna(0)
+        n_row = _column(est_rows, "n_int").fillna(0) + _column(est_rows, "n_ctl").fillna(0)
         weights = tuple(float(x) for x in n_row) if n_row.sum() > 0 else ()
     rob = tuple("" if pd.isna(v) else str(v).strip()
                 for v in est_rows.get("risk_of_bias", pd.Series([None] * len(est_rows))))
@@ -341,10 +226,19 @@ def summarise(fit, mid: float | None = None) -> AnalysisSummary:
 # --- the rules --------------------------------------------------------------
 @dataclass(frozen=True)
 class Downgrade:
+    """One GRADE downgrade as a record: the domain, how many levels, which rule fired and
+    the statistic it fired on; ``detail`` is the rendered explanation."""
+
     domain: str
     levels: int
-    reason: str
+    rule: str
+    statistic: str
+    detail: str
     aspects: tuple[str, ...] = ()  # indirectness: which of population, comparator, outcome
+
+    @property
+    def reason(self) -> str:
+        return f"{self.domain} -{self.levels}: {self.detail}"
 
 
 @dataclass
@@ -380,76 +274,82 @@ def f2(x) -> str:
     return f"{x:.2f}"
 
 
-def describe(s: AnalysisSummary) -> str:
+def describe(s: AnalysisSummary, with_id: bool = True) -> str:
     """'id: SMD 0.62 (95% CI 0.05 to 1.20), k=9, n=404' or 'id: no estimable effect'."""
     left = f", not estimable: {', '.join(s.not_estimable)}" if s.not_estimable else ""
+    head = f"{s.analysis_id}: " if with_id else ""
     if s.estimate is None:
-        return f"{s.analysis_id}: no estimable effect{left}"
+        return f"{head}no estimable effect{left}"
     n = f", n={s.n_participants}" if s.n_participants is not None else ""
-    return (f"{s.analysis_id}: {s.measure} {f2(s.estimate)} (95% CI {f2(s.ci_low)} to "
+    return (f"{head}{s.measure} {f2(s.estimate)} (95% CI {f2(s.ci_low)} to "
             f"{f2(s.ci_high)}), k={s.k}{n}{left}")
 
 
 def start_level(s: AnalysisSummary) -> tuple[int, str]:
-    if s.designs and set(s.designs) <= RANDOMISED:
+    if s.designs and set(s.designs) <= set(RANDOMISED):
         return 4, f"start high: randomised ({', '.join(s.designs)})"
-    other = sorted(set(s.designs) - RANDOMISED) or ["design not recorded"]
+    other = sorted(set(s.designs) - set(RANDOMISED)) or ["design not recorded"]
     return 2, f"start low: non-randomised ({', '.join(other)})"
 
 
 def risk_of_bias(s: AnalysisSummary) -> Downgrade | None:
     if not s.risk_of_bias:
-        return Downgrade("risk of bias", 1, "risk of bias -1: not assessed for any row")
+        return Downgrade("risk of bias", 1, "not_assessed", "0 rows assessed",
+                         "not assessed for any row")
     weights = s.rob_weights if len(s.rob_weights) == len(s.risk_of_bias) else (1.0,) * len(s.risk_of_bias)
     scores = [ROB_SCORE.get(v, ROB_SCORE["unclear"]) for v in s.risk_of_bias]
     total = sum(weights) or float(len(weights))
     mean = sum(w * x for w, x in zip(weights, scores, strict=True)) / total
-    levels = 2 if mean >= ROB_VERY_SERIOUS else 1 if mean >= ROB_SERIOUS else 0
+    levels = 2 if mean >= threshold("rob_very_serious") else 1 if mean >= threshold("rob_serious") else 0
     if not levels:
         return None
     counts = {v or "not assessed": s.risk_of_bias.count(v) for v in dict.fromkeys(s.risk_of_bias)}
     listing = ", ".join(f"{c} {v}" for v, c in counts.items())
-    return Downgrade("risk of bias", levels,
-                     f"risk of bias -{levels}: {listing} (weighted score {f2(mean)} of 2)")
+    return Downgrade("risk of bias", levels, "weighted_score", f"weighted score {f2(mean)} of 2",
+                     f"{listing} (weighted score {f2(mean)} of 2)")
 
 
 def inconsistency(s: AnalysisSummary) -> Downgrade | None:
     if s.k < 2 or s.estimate is None:
         return None
-    if s.I2 is not None and s.I2 >= I2_SERIOUS:
-        return Downgrade("inconsistency", 1, f"inconsistency -1: I² = {s.I2:.0f}%")
+    if s.I2 is not None and s.I2 >= threshold("i2_serious"):
+        return Downgrade("inconsistency", 1, "i2", f"I2 = {s.I2:.0f}%", f"I² = {s.I2:.0f}%")
     if (s.pi_low is not None and s.pi_high is not None and s.ci_low is not None
             and not (s.ci_low <= 0 <= s.ci_high) and s.pi_low <= 0 <= s.pi_high):
-        return Downgrade("inconsistency", 1,
-                         f"inconsistency -1: 95% prediction interval {f2(s.pi_low)} to "
+        pi = f"95% PI {f2(s.pi_low)} to {f2(s.pi_high)}"
+        return Downgrade("inconsistency", 1, "prediction_interval", pi,
+                         f"95% prediction interval {f2(s.pi_low)} to "
                          f"{f2(s.pi_high)} crosses 0 while the CI does not")
     return None
 
 
 def indirectness(s: AnalysisSummary, claim: Claim) -> Downgrade | None:
-    found, aspects = [], []
+    found, aspects, stats = [], [], []
     wanted = set(claim.pico.get("conditions") or [])
     off = [c for c in s.conditions if c not in wanted]
     if wanted and off:
         aspects.append("population")
+        stats.append(f"conditions {', '.join(off)}")
         found.append(f"population: trials in {', '.join(off)}, claim about "
                      f"{', '.join(sorted(wanted))}")
     claimed_cmp = claim.pico.get("comparator_type", "any")
     active = [t for t in s.comparator_types if t in ACTIVE_CONTROLS]
     if claimed_cmp in INACTIVE_CLAIMS and active:
         aspects.append("comparator")
+        stats.append(f"comparator {', '.join(active)}")
         which = f"{', '.join(s.comparators)} " if s.comparators else ""
         found.append(f"comparator: {which}({', '.join(active)}), claim implies {claimed_cmp}")
     outcomes = set(claim.pico.get("outcomes") or [])
     if outcomes and s.outcome not in outcomes:
         aspects.append("outcome")
+        stats.append(f"outcome {s.outcome}")
         claimed = ", ".join(sorted(outcomes))
         what = f"mechanism claimed ({claimed})" if "mechanism" in claim.kinds else f"claim is about {claimed}"
         found.append(f"outcome: {what}, trials measured {s.outcome}")
     if not found:
         return None
     levels = min(2, len(found))
-    return Downgrade("indirectness", levels, f"indirectness -{levels}: " + ", ".join(found),
+    return Downgrade("indirectness", levels, ";".join(aspects), "; ".join(stats), ", ".join(found),
                      tuple(aspects))
 
 
@@ -460,41 +360,52 @@ def imprecision(s: AnalysisSummary) -> Downgrade | None:
     ci = f"95% CI {f2(lo)} to {f2(hi)}"
     mid = s.mid
     if s.measure in RATIO:
-        mid = math.log(RATIO_APPRECIABLE)
-    crossed, very = [], False
+        mid = math.log(threshold("ratio_appreciable"))
+    crossed, very, rules = [], False, []
     crosses_null = lo <= 0 <= hi
     if crosses_null:
         crossed.append("0")
+        rules.append("ci_crosses_null")
     if mid is not None:
         if lo < -mid and hi > mid:
             very = True
+            rules.append("ci_crosses_both_mids")
             crossed.append(f"both -MID and +MID ({f2(mid)})")
         elif lo < mid < hi:
+            rules.append("ci_crosses_mid")
             crossed.append(f"the MID {f2(mid)}")
         elif lo < -mid < hi:
+            rules.append("ci_crosses_mid")
             crossed.append(f"-MID ({f2(-mid)})")
     found = [f"{ci} crosses {' and '.join(crossed)}"] if crossed else []
     small = (s.measure in CONTINUOUS and s.n_participants is not None
-             and s.n_participants < OIS_CONTINUOUS)
+             and s.n_participants < threshold("ois_continuous"))
     if small:
-        found.append(f"n = {s.n_participants} < {OIS_CONTINUOUS} (optimal information size)")
+        rules.append("below_ois")
+        found.append(f"n = {s.n_participants} < {threshold('ois_continuous'):g} (optimal information size)")
     if not found:
         return None
     if s.measure in CONTINUOUS and s.n_participants is None:
         found.append("total n not known (optimal information size not checked)")
     levels = 2 if very or (crosses_null and small) else 1
-    return Downgrade("imprecision", levels, f"imprecision -{levels}: " + ", ".join(found))
+    stat = ci + (f"; MID {f2(mid)}" if mid is not None else "") + (
+        f"; n = {s.n_participants}" if s.n_participants is not None else "")
+    return Downgrade("imprecision", levels, ";".join(rules), stat, ", ".join(found))
 
 
 def publication_bias(s: AnalysisSummary) -> Downgrade | None:
-    found = []
-    if s.k >= EGGER_MIN_K and s.egger_p is not None and s.egger_p < EGGER_ALPHA:
+    found, rules, stats = [], [], []
+    if s.k >= threshold("egger_min_k") and s.egger_p is not None and s.egger_p < threshold("egger_alpha"):
+        rules.append("egger")
+        stats.append(f"Egger p = {s.egger_p:.3f}, k = {s.k}")
         found.append(f"Egger p = {s.egger_p:.3f} with k = {s.k}")
     if s.missing_studies and s.estimate is not None:
+        rules.append("missing_results")
+        stats.append(f"{len(s.missing_studies)} studies without an estimable effect")
         found.append(f"missing results: no estimable effect from {', '.join(s.missing_studies)}")
     if not found:
         return None
-    return Downgrade("publication bias", 1, "publication bias -1: " + ", ".join(found))
+    return Downgrade("publication bias", 1, ";".join(rules), "; ".join(stats), ", ".join(found))
 
 
 def rate(s: AnalysisSummary, claim: Claim) -> Rating:
@@ -520,7 +431,22 @@ class Verdict:
     headline: AnalysisSummary | None = None
     n_studies: int | None = None
     n_participants: int | None = None
-    reasons: list[str] = field(default_factory=list)
+    lead: list[str] = field(default_factory=list)  # why this verdict
+    ratings: list[Rating] = field(default_factory=list)  # each rated analysis, with its downgrades
+    rest: list[str] = field(default_factory=list)  # unrated analyses, context, notes
+
+    def outline(self) -> list[tuple[str, list[str]]]:
+        """The reasons as (item, sub-items): each rating's downgrades under it. Rendered from the
+        records, so a reader never has to split the ledger's prose."""
+        return ([(x, []) for x in self.lead]
+                + [(f"{describe(r.summary)}: {r.certainty} ({r.start_reason})",
+                    [d.reason for d in r.downgrades]) for r in self.ratings]
+                + [(x, []) for x in self.rest])
+
+    @property
+    def reasons(self) -> list[str]:
+        """One string per item, as the ledger's ``reasons`` cell lists them."""
+        return [" / ".join([head, *subs]) for head, subs in self.outline()]
 
 
 def _pooled_counts(summaries) -> tuple[int | None, int | None]:
@@ -537,30 +463,34 @@ def _pooled_counts(summaries) -> tuple[int | None, int | None]:
     return sum(k for _, k in per_study.values()), (sum(ns) if ns else None)
 
 
-def grade_claim(claim: Claim, summaries: dict[str, AnalysisSummary]) -> Verdict:
-    """Verdict, certainty and reasons for one claim from its analyses' summaries."""
+def grade_claim(claim: Claim, summaries: dict[str, AnalysisSummary],
+                pages: frozenset[str] = frozenset()) -> Verdict:
+    """Verdict, certainty and reasons for one claim from its analyses' summaries.
+
+    ``pages``: study ids of web pages (no study data; ``claims.web_pages``)."""
     graded = [k for k in claim.kinds if k != "advice"]
     if not graded:
-        return Verdict(claim, ADVICE, reasons=["advice: practical guidance, not graded against trials"])
+        return Verdict(claim, ADVICE, lead=["advice: practical guidance, not graded against trials"])
     mine = [summaries[a] for a in claim.analyses if a in summaries]
     cited = [s for s in mine if s.evidence_role != "context"]
-    context = [f"context: {s.label or s.analysis_id} {describe(s).split(': ', 1)[1]} "
+    context = [f"context: {s.label or s.analysis_id} {describe(s, with_id=False)} "
                f"(not cited by the article, not used for the verdict)"
                for s in mine if s.evidence_role == "context"]
     missing = [a for a in claim.analyses if a not in summaries]
     notes = [f"analysis {a} not fitted" for a in missing]
     if not claim.sources:
-        return Verdict(claim, NO_EVIDENCE, reasons=["no source cited for this claim"] + context + notes)
-    studies = [src for src in claim.sources if src not in WEB_PAGES]
+        return Verdict(claim, NO_EVIDENCE, lead=["no source cited for this claim"],
+                       rest=context + notes)
+    studies = [src for src in claim.sources if src not in pages]
     if not studies and not cited:
-        pages = ", ".join(claim.sources)
-        return Verdict(claim, NO_EVIDENCE, reasons=[
-            f"only secondary web pages cited ({pages}): no study data to grade"] + context + notes)
+        cited_pages = ", ".join(claim.sources)
+        return Verdict(claim, NO_EVIDENCE, lead=[
+            f"only secondary web pages cited ({cited_pages}): no study data to grade"],
+            rest=context + notes)
     estimable = [s for s in cited if s.estimate is not None]
     if not estimable:
-        return Verdict(claim, NOT_SUPPORTED, reasons=[
-            "no estimable effect from the cited sources"] + [describe(s) for s in cited]
-            + context + notes)
+        return Verdict(claim, NOT_SUPPORTED, lead=["no estimable effect from the cited sources"],
+                       rest=[describe(s) for s in cited] + context + notes)
     ratings = [rate(s, claim) for s in estimable]
     level = min(r.level for r in ratings)
     n_studies, n_part = _pooled_counts(estimable)
@@ -590,13 +520,9 @@ def grade_claim(claim: Claim, summaries: dict[str, AnalysisSummary]) -> Verdict:
         verdict, why = PARTLY, ", ".join(parts)
     if verdict == NOT_SUPPORTED:
         why = ", ".join([why] + [f"{k}: no cited analysis measures it" for k in uncovered])
-    reasons = [why]
-    for r in ratings:
-        reasons.append(" / ".join([f"{describe(r.summary)}: {r.certainty} ({r.start_reason})"]
-                                  + [d.reason for d in r.downgrades]))
-    reasons += [describe(s) for s in cited if s.estimate is None]
+    unrated = [describe(s) for s in cited if s.estimate is None]
     return Verdict(claim, verdict, CERTAINTY[level - 1], estimable[0], n_studies, n_part,
-                   reasons + context + notes)
+                   lead=[why], ratings=ratings, rest=unrated + context + notes)
 
 
 def _covered(kind: str, summaries) -> bool:
@@ -605,62 +531,61 @@ def _covered(kind: str, summaries) -> bool:
     return bool(summaries)  # efficacy and mechanism: indirectness handles the mismatch
 
 
-# --- MIDs, output, command line -----------------------------------------------
-def load_mids(path=MIDS) -> pd.DataFrame:
-    path = Path(path)
-    if not path.exists():
-        return pd.DataFrame(columns=["outcome", "instrument", "measure", "mid", "source", "notes"])
-    mids = pd.read_csv(path, dtype=str)
-    for i, row in mids.iterrows():
-        if _num(row["mid"]) is None or pd.isna(row["source"]) or not str(row["source"]).strip():
-            raise DataError("mid must be a number with a source", file=path, row=i + 2, field="mid")
-    return mids
-
-
-def lookup_mid(mids: pd.DataFrame, fit) -> float | None:
-    """SMD: the outcome's SMD row, else the generic one; MD: same outcome and instrument."""
-    spec = fit.spec
-    if spec.measure == "SMD":
-        for outcome in (spec.outcome, "any"):
-            hit = mids[(mids["measure"] == "SMD") & (mids["outcome"] == outcome)]
-            if len(hit):
-                return float(hit.iloc[0]["mid"])
-        return None
-    if spec.measure == "MD" and "instrument" in fit.rows:
-        instruments = set(fit.rows["instrument"].dropna())
-        if len(instruments) == 1:
-            hit = mids[(mids["outcome"] == spec.outcome) & (mids["instrument"] == instruments.pop())]
-            if len(hit):
-                return float(hit.iloc[0]["mid"])
-    return None
+# --- output, command line -------------------------------------------------------
+def analysis_mid(table, fit) -> float | None:
+    """The MID of an analysis (``evidence.mids.lookup`` on its outcome, measure and instruments)."""
+    instruments = set(fit.rows["instrument"].dropna()) if "instrument" in fit.rows else set()
+    hit = mids.lookup(table, fit.spec.outcome, fit.spec.measure, instruments)
+    return hit.mid if hit else None
 
 
 def _fmt(x) -> str:
     return "" if x is None else f"{x:.3f}"
 
 
+def _csv(header, rows) -> str:
+    buf = io.StringIO()
+    out = csv.writer(buf, lineterminator="\n")
+    out.writerow(header)
+    out.writerows(rows)
+    return buf.getvalue()
+
+
 def write_verdicts(verdicts: list[Verdict], path) -> None:
     """Deterministic ledger: sorted by claim id, 3 decimals, reasons joined by '; '."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        out = csv.writer(fh, lineterminator="\n")
-        out.writerow(COLUMNS)
-        for v in sorted(verdicts, key=lambda v: v.claim.id):
-            h = v.headline
-            out.writerow([v.claim.id, ", ".join(v.claim.kinds), v.verdict, v.certainty,
-                          _fmt(h and h.estimate), _fmt(h and h.ci_low), _fmt(h and h.ci_high),
-                          h.measure if h else "", "" if v.n_studies is None else v.n_studies,
-                          "" if v.n_participants is None else v.n_participants,
-                          "; ".join(r.replace(";", ",") for r in v.reasons),
-                          ", ".join(v.claim.sources)])
+    rows = []
+    for v in sorted(verdicts, key=lambda v: v.claim.id):
+        h = v.headline
+        rows.append([v.claim.id, ", ".join(v.claim.kinds), v.verdict, v.certainty,
+                     _fmt(h and h.estimate), _fmt(h and h.ci_low), _fmt(h and h.ci_high),
+                     h.measure if h else "", "" if v.n_studies is None else v.n_studies,
+                     "" if v.n_participants is None else v.n_participants,
+                     "; ".join(r.replace(";", ",") for r in v.reasons),
+                     ", ".join(v.claim.sources)])
+    atomic.write_text(path, _csv(COLUMNS, rows))
 
 
-def add_study_facts(rows: pd.DataFrame, studies: Path) -> pd.DataFrame:
+DOWNGRADE_COLUMNS = ["claim_id", "analysis_id", "domain", "levels", "rule", "statistic", "reason"]
+
+
+def downgrade_rows(verdicts: list[Verdict]) -> list[list]:
+    """One row per downgrade of each rated analysis of each claim (the records behind the prose)."""
+    return [[v.claim.id, r.summary.analysis_id, d.domain, d.levels, d.rule, d.statistic, d.detail]
+            for v in sorted(verdicts, key=lambda v: v.claim.id)
+            for r in v.ratings for d in r.downgrades]
+
+
+def write_downgrades(verdicts: list[Verdict], path) -> None:
+    atomic.write_text(path, _csv(DOWNGRADE_COLUMNS, downgrade_rows(verdicts)))
+
+
+def add_study_facts(rows: pd.DataFrame, studies) -> pd.DataFrame:
     """Give effects rows their study's risk_of_bias (when absent) and n_randomised."""
+    from evidence.effects.schema import load_studies
+
     if not Path(studies).exists():
         return rows
-    table = pd.read_csv(studies, dtype=str).set_index("study_id")
+    table = pd.DataFrame(load_studies(studies)).set_index("study_id")
     for column in ("risk_of_bias", "n_randomised"):
         if column not in rows and column in table:
             rows = rows.assign(**{column: rows["study_id"].map(table[column])})
@@ -668,45 +593,56 @@ def add_study_facts(rows: pd.DataFrame, studies: Path) -> pd.DataFrame:
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--claims", type=Path, default=paths.CLAIMS, help="claims file (YAML)")
-    parser.add_argument("--effects", type=Path, default=paths.EFFECTS, help="effects.csv")
+    parser.add_argument("--claims", type=Path, default=None, help="claims file (YAML)")
+    parser.add_argument("--effects", type=Path, default=None, help="effects.csv")
+    parser.add_argument("--fits", type=Path, default=None,
+                        help="the analysis stage (default: data/derived/analyses.csv)")
     parser.add_argument("--analyses", type=Path, default=None,
-                        help="analyses file (default: evidence.analyses' data/analyses.yaml)")
-    parser.add_argument("--mids", type=Path, default=MIDS, help="minimal important differences")
-    parser.add_argument("--studies", type=Path, default=STUDIES, help="studies.csv")
-    parser.add_argument("--records", type=Path, default=paths.RECORDS, help="PubMed snapshot")
-    parser.add_argument("--output", type=Path, default=paths.VERDICTS, help="verdicts CSV to write")
+                        help="curated analyses (default: data/analyses.yaml)")
+    parser.add_argument("--mids", type=Path, default=None, help="minimal important differences")
+    parser.add_argument("--studies", type=Path, default=None, help="studies.csv")
+    parser.add_argument("--records", type=Path, default=None, help="PubMed snapshot")
+    parser.add_argument("--output", type=Path, default=None, help="verdicts CSV to write")
+    parser.add_argument("--downgrades", type=Path, default=None,
+                        help="downgrades CSV to write (default: data/derived/downgrades.csv)")
 
 
-def grade_all(effects: pd.DataFrame, claims_path, studies, records, mids_path,
-              specs=None, specs_source="analyses.yaml") -> list:
-    """Fit every analysis, summarise it and grade each claim: the whole grading step."""
-    from evidence import analyses  # the analyses step; imported lazily
+def grade_all(*, fits=None, claims_path=None, studies=None, records=None, mids_path=None) -> list:
+    """Summarise every fitted analysis and grade each claim: the whole grading step.
 
-    fits = (analyses.fit_all(effects) if specs is None
-            else analyses.fit_all(effects, specs, source=specs_source))
+    ``fits``: the analysis stage (``evidence.analyses.read_fits``); read from
+    ``data/derived/analyses.csv`` when not given. Nothing is refitted here.
+    """
+    from evidence import analyses  # the analysis stage; imported lazily
+
+    studies = Path(studies or paths.STUDIES)
+    fits = analyses.read_fits() if fits is None else fits
     claims = load_claims(claims_path, known_sources=known_sources(studies, records),
                          known_analyses=set(fits))
-    mids = load_mids(mids_path)
+    table = mids.load(mids_path)
     summaries = {}
     for aid, fit in fits.items():
-        fit.rows = add_study_facts(fit.rows, studies)
-        summaries[aid] = summarise(fit, mid=lookup_mid(mids, fit))
-    return [grade_claim(c, summaries) for c in claims]
+        rows = add_study_facts(fit.rows, studies)
+        summaries[aid] = summarise(analyses.Fit(fit.spec, rows, fit.result, fit.estimable_rows),
+                                   mid=analysis_mid(table, fit))
+    pages = frozenset(web_pages(studies))
+    return [grade_claim(c, summaries, pages) for c in claims]
 
 
 def run(args) -> int:
     from evidence import analyses
 
-    if not Path(args.effects).exists():
-        raise EvidenceError(f"{args.effects} not found: run `evidence extract` first")
-    effects = pd.read_csv(args.effects)
-    specs_path = getattr(args, "analyses", None)
-    specs = None if specs_path is None else analyses.load_specs(specs_path)
-    verdicts = grade_all(effects, args.claims, args.studies, args.records, args.mids,
-                         specs=specs, specs_source=specs_path or "analyses.yaml")
-    write_verdicts(verdicts, args.output)
+    effects_path = Path(args.effects or paths.EFFECTS)
+    if not effects_path.exists():
+        raise EvidenceError(f"{effects_path} not found: run `evidence extract` first")
+    specs = analyses.load_specs(args.analyses)
+    fits = analyses.read_fits(args.fits, effects=pd.read_csv(effects_path), specs=specs)
+    verdicts = grade_all(fits=fits, claims_path=args.claims, studies=args.studies,
+                         records=args.records, mids_path=args.mids)
+    out = Path(args.output or paths.VERDICTS)
+    write_verdicts(verdicts, out)
+    write_downgrades(verdicts, args.downgrades or paths.DOWNGRADES)
     counts = pd.Series([v.verdict for v in verdicts]).value_counts().sort_index()
-    print(f"graded {len(verdicts)} claims -> {args.output}: "
+    print(f"graded {len(verdicts)} claims -> {out}: "
           + ", ".join(f"{v} {n}" for v, n in counts.items()))
     return 0

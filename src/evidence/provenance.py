@@ -21,10 +21,18 @@ ROLES = ("cited", "included_in_cited_review", "context")
 ROLE_LABELS = {"cited": "cited by the article",
                "included_in_cited_review": "included in a cited review",
                "context": "context (not cited)"}
-TRANSCRIPTION_LOG = paths.PUBMED / "transcription_log.csv"
-RECONCILIATION = paths.EXTRACTION / "reconciliation.csv"
-SECOND = paths.EXTRACTION / "second" / "outcomes.csv"
-WANTED = paths.EXTRACTION / "wanted.csv"
+# the curated provenance files of the current case, resolved when used
+_FILES = {"TRANSCRIPTION_LOG": ("PUBMED", "transcription_log.csv"),
+          "RECONCILIATION": ("EXTRACTION", "reconciliation.csv"),
+          "SECOND": ("EXTRACTION", "second/outcomes.csv"),
+          "WANTED": ("EXTRACTION", "wanted.csv")}
+
+
+def __getattr__(name: str):
+    if name in _FILES:
+        folder, rel = _FILES[name]
+        return getattr(paths, folder) / rel
+    raise AttributeError(f"module 'evidence.provenance' has no attribute {name!r}")
 STAGES = ("sources", "record", "numbers", "estimable", "analysed")
 STAGE_LABELS = {
     "sources": "sources in the extraction sheet",

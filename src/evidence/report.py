@@ -17,10 +17,9 @@ from pathlib import Path
 import nbformat
 import pandas as pd
 
-from evidence import paths
+from evidence import atomic, case, paths
 from evidence.errors import EvidenceError
 
-REPORT = paths.REPORTS / "evidence_report.html"
 KERNEL = "python3"
 # Marks the page once every <img> has loaded, so a headless browser can check it.
 _LOADED_SCRIPT = """<script>
@@ -101,7 +100,7 @@ def _appendix(figures: Path, verdicts: Path) -> str:
     return "\n".join(parts)
 
 
-def render(nbs: list[Path], out: Path = REPORT, figures: Path | None = None,
+def render(nbs: list[Path], out: Path | None = None, figures: Path | None = None,
            verdicts: Path | None = None) -> Path:
     """Write one self-contained HTML file (code hidden, figures embedded)."""
     from nbconvert import HTMLExporter
@@ -111,11 +110,12 @@ def render(nbs: list[Path], out: Path = REPORT, figures: Path | None = None,
     exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True,
                             exclude_output_prompt=True)
     body, _ = exporter.from_notebook_node(_combined(nbs))
-    body = body.replace("<title>Notebook</title>", "<title>Evidence audit: massage therapy</title>")
+    body = body.replace("<title>Notebook</title>",
+                        f"<title>Evidence audit: {html.escape(case.current().title)}</title>")
     appendix = _appendix(Path(figures or paths.FIGURES), Path(verdicts or paths.VERDICTS))
     body = body.replace("</body>", appendix + _LOADED_SCRIPT + "\n</body>")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(body, encoding="utf-8")
+    out = Path(out or paths.REPORTS / "evidence_report.html")
+    atomic.write_text(out, body)
     return out
 
 
@@ -147,7 +147,7 @@ def to_pdf(report: Path, pdf: Path) -> Path:
 def add_arguments(parser) -> None:
     parser.add_argument("--execute", action="store_true",
                         help="first re-execute every notebook in place (deterministic outputs)")
-    parser.add_argument("--out", type=Path, default=REPORT, help="HTML file to write")
+    parser.add_argument("--out", type=Path, default=None, help="HTML file to write")
     parser.add_argument("--pdf", action="store_true", help="also print a PDF with headless Chromium")
 
 

@@ -1,6 +1,6 @@
 """Small-k coverage simulation: DerSimonian-Laird with z intervals vs Hartung-Knapp-Sidik-Jonkman.
 
-Why: most massage meta-analyses pool 2 to 5 small trials. This asks how
+Why: most meta-analyses of such interventions pool 2 to 5 small trials. This asks how
 often a nominal 95% interval for the pooled effect covers the true effect
 (and so how often a "significant" result appears when the true effect is 0).
 

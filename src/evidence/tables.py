@@ -14,14 +14,12 @@ import textwrap
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from evidence import paths
 from evidence.effects.schema import OUTCOME_NUMBERS
 from evidence.errors import EvidenceError
 
 DIGITS = 2
-WANTED = paths.EXTRACTION / "wanted.csv"
 MODEL_NAMES = {"knha": "HKSJ", "z": "z"}
 
 
@@ -40,7 +38,7 @@ def _round(v, digits=DIGITS):
 
 
 def _n_text(r) -> str:
-    a, b = _round(r.get("n_massage"), 0), _round(r.get("n_control"), 0)
+    a, b = _round(r.get("n_int"), 0), _round(r.get("n_ctl"), 0)
     if a is None and b is None:
         return ""
     return f"{'' if a is None else int(a)}/{'' if b is None else int(b)}"
@@ -49,8 +47,8 @@ def _n_text(r) -> str:
 def effects_table(rows: pd.DataFrame, digits: int = DIGITS) -> pd.DataFrame:
     """One line per effect, in the given order: what was compared, the effect or why there is none.
 
-    ``n`` is massage/control as reported (blank where the source gives none);
-    ``estimate``/``ci_low``/``ci_high`` are on the favours-massage-positive scale.
+    ``n`` is intervention/control as reported (blank where the source gives none);
+    ``estimate``/``ci_low``/``ci_high`` are on the favours-intervention-positive scale.
     """
     out = []
     for _, r in rows.iterrows():
@@ -123,7 +121,7 @@ def condition_fits(fits: dict, condition: str) -> list[str]:
 
 def wanted_table(study_ids, path: Path | str | None = None) -> pd.DataFrame:
     """The data-wanted register's rows for these studies (without the long search log)."""
-    path = Path(path or WANTED)
+    path = Path(path or paths.WANTED)
     if not path.exists():
         raise EvidenceError(f"{path}: data-wanted register not found")
     wanted = pd.read_csv(path, dtype=str, keep_default_na=False)
@@ -167,7 +165,7 @@ def claims_using(analysis_ids, claims: dict | None = None) -> list[str]:
     """Ids of the claims (sorted) that name any of these analyses in data/claims.yaml."""
     claims = load_claim_texts() if claims is None else claims
     wanted = set(analysis_ids)
-    return sorted(cid for cid, e in claims.items() if wanted & set(e.get("analyses") or []))
+    return sorted(cid for cid, c in claims.items() if wanted & set(c.analyses))
 
 
 def wrap(text: str, width: int = 100, indent: str = "", hang: str | None = None) -> str:
@@ -185,22 +183,14 @@ def read_verdicts(path: Path | str | None = None) -> pd.DataFrame:
     return pd.read_csv(path, dtype={"n_studies": "Int64", "n_participants": "Int64"})
 
 
-def regrade(effects: pd.DataFrame | None = None, *, claims=None, studies=None, records=None,
-            mids=None, specs=None) -> pd.DataFrame:
-    """The claims ledger computed now, with the grading step's own functions, as a DataFrame.
-
-    Same steps as ``evidence grade`` (fit every analysis, summarise, grade each
-    claim) and the same CSV writer, so the result can be compared cell by cell
-    with ``data/derived/claims_verdicts.csv``.
-    """
+def regrade(*, fits=None, claims=None, studies=None, records=None, mids=None) -> pd.DataFrame:
+    """The claims ledger computed now from the stage files, with the grading step's own
+    functions and CSV writer, so it can be compared cell by cell with
+    ``data/derived/claims_verdicts.csv`` (nothing is refitted: the fits are read back)."""
     from evidence import grading
 
-    if effects is None:
-        if not paths.EFFECTS.exists():
-            raise EvidenceError(f"{paths.EFFECTS} not found: run `evidence extract` first")
-        effects = pd.read_csv(paths.EFFECTS)
-    verdicts = grading.grade_all(effects, claims or paths.CLAIMS, studies or grading.STUDIES,
-                                 records or paths.RECORDS, mids or grading.MIDS, specs=specs)
+    verdicts = grading.grade_all(fits=fits, claims_path=claims, studies=studies, records=records,
+                                 mids_path=mids)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "claims_verdicts.csv"
         grading.write_verdicts(verdicts, out)
@@ -222,35 +212,34 @@ def verdicts_table(verdicts: pd.DataFrame, claim_ids=None, digits: int = 3) -> p
     return out.astype(object).where(out.notna(), "")
 
 
-def reasons(text) -> list[str]:
-    """A ledger ``reasons`` cell split into its items (the writer joins them with '; ')."""
-    if text is None or (isinstance(text, float) and text != text):
-        return []
-    return [part.strip() for part in str(text).split("; ") if part.strip()]
+def load_claim_texts(path: Path | str | None = None) -> dict:
+    """Claim id -> its record (``evidence.claims.Claim``: paraphrase, hedged, analyses)."""
+    from evidence.claims import load_claims
 
-
-def load_claim_texts(path: Path | str | None = None) -> dict[str, dict]:
-    """Claim id -> its entry of data/claims.yaml (our paraphrase, hedged, analyses)."""
-    entries = yaml.safe_load(Path(path or paths.CLAIMS).read_text(encoding="utf-8")) or []
-    return {str(e["id"]): e for e in entries}
+    return {c.id: c for c in load_claims(path)}
 
 
 def verdict_text(verdicts: pd.DataFrame, claim_ids=None, claims: dict | None = None,
-                 width: int = 100) -> str:
-    """Readable ledger: per claim its paraphrase, verdict, certainty and wrapped reasons."""
+                 width: int = 100, graded=None) -> str:
+    """Readable ledger: per claim its paraphrase, verdict, certainty and wrapped reasons, each
+    rating with its downgrades beneath it (rendered from the grading records, not the prose).
+
+    ``graded``: the ``grading.Verdict`` records (default: graded now from the stage files)."""
+    from evidence import grading
+
     claims = load_claim_texts() if claims is None else claims
     part = verdicts if claim_ids is None else verdicts[verdicts["claim_id"].isin(list(claim_ids))]
+    graded = {v.claim.id: v for v in (grading.grade_all() if graded is None else graded)}
     blocks = []
     for _, r in part.sort_values("claim_id").iterrows():
-        entry = claims.get(r["claim_id"], {})
-        hedged = "hedged" if entry.get("hedged") else "unhedged"
+        claim = claims.get(r["claim_id"])
+        hedged = "hedged" if claim is not None and claim.hedged else "unhedged"
         cert = r["certainty"] if isinstance(r["certainty"], str) else "not rated"
-        lines = [wrap(f"{r['claim_id']} ({r['kind']}; {hedged}): {entry.get('claim', '')}", width),
-                 f"  verdict: {r['verdict']}; certainty: {cert}"]
-        for item in reasons(r["reasons"]):
-            head, *steps = item.split(" / ")  # a rating: 'analysis ...: certainty (start) / downgrade / ...'
+        lines = [wrap(f"{r['claim_id']} ({r['kind']}; {hedged}): {claim.claim if claim else ''}",
+                      width), f"  verdict: {r['verdict']}; certainty: {cert}"]
+        for head, subs in graded[r["claim_id"]].outline():
             lines.append(wrap(head, width, indent="  - "))
-            lines += [wrap(step, width, indent="      ") for step in steps]
+            lines += [wrap(step, width, indent="      ") for step in subs]
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
 
@@ -259,13 +248,11 @@ def verdict_text(verdicts: pd.DataFrame, claim_ids=None, claims: dict | None = N
 def board_figures(effects: pd.DataFrame | None = None, verdicts: pd.DataFrame | None = None) -> dict:
     """The figures ``evidence figures`` would export (id -> FigureSpec), drawn on demand."""
     from evidence import figures
+    from evidence.claims import load_claims
 
     effects = figures.read_effects(paths.EFFECTS) if effects is None else effects
-    analyses_path = paths.DATA / "analyses.yaml"
-    claims = yaml.safe_load(paths.CLAIMS.read_text(encoding="utf-8")) if paths.CLAIMS.exists() else None
-    specs = figures.plan(effects, analyses=figures.analyses_from_yaml(effects, analyses_path),
-                         mids=figures.load_mids(paths.DATA / "mids.csv"), claims=claims,
-                         verdicts=verdicts)
+    specs = figures.plan(effects, analyses=figures.read_analyses(effects),
+                         mids=figures.load_mids(), claims=load_claims(), verdicts=verdicts)
     return {s.id: s for s in specs}
 
 
@@ -331,9 +318,10 @@ def against_mid(rows: pd.DataFrame, mid: float, digits: int = DIGITS) -> pd.Data
 
 
 def generic_mid(path: Path | str | None = None) -> float:
-    """The generic SMD minimal important difference of data/mids.csv (outcome 'any')."""
-    mids = pd.read_csv(Path(path or paths.DATA / "mids.csv"), dtype=str)
-    hit = mids[(mids["measure"] == "SMD") & (mids["outcome"] == "any")]
-    if hit.empty:
+    """The generic SMD minimal important difference (outcome 'any'), from ``evidence.mids``."""
+    from evidence import mids
+
+    hit = mids.lookup(mids.load(path), "any", "SMD")
+    if hit is None:
         raise EvidenceError("data/mids.csv: no generic SMD row (outcome 'any')")
-    return float(hit["mid"].iloc[0])
+    return hit.mid

@@ -2,7 +2,7 @@
 
 One outcomes row gives exactly one effects row. Rows that cannot become an
 effect are kept with ``estimable=False`` and a reason. Every effect is signed
-so that positive favours massage; ``derived`` says which formula was used and
+so that positive favours the intervention; ``derived`` says which formula was used and
 whether the sign was flipped.
 """
 
@@ -14,12 +14,13 @@ import math
 import re
 from pathlib import Path
 
+from evidence import atomic, case
 from evidence.effects import calculators as calc
 from evidence.effects.schema import load_sheets
 
 COLUMNS = ("row_id", "study_id", "pmid", "condition", "outcome", "instrument", "timepoint",
            "timepoint_weeks", "comparison", "comparator_type", "design", "measure", "yi", "vi",
-           "se", "ci_low", "ci_high", "n_massage", "n_control", "favours_massage_positive",
+           "se", "ci_low", "ci_high", "n_int", "n_ctl", "favours_int_positive",
            "evidence_role", "source", "derived", "estimable", "not_estimable_reason", "label",
            "risk_of_bias", "k_studies", "i2", "data_type")
 ARM_TYPES = ("arm_mean_sd", "arm_change_sd", "arm_change_se", "arm_change_ci")
@@ -44,9 +45,23 @@ def label(first_author: str, year, study_id: str) -> str:
 
 # --- direction ------------------------------------------------------------
 
+def _int() -> str:
+    """The case's name for the intervention, for the ``derived`` text."""
+    return case.current().intervention
+
+
+def _ctl() -> str:
+    return case.current().control
+
+
+def _arm_word(arm: str) -> str:
+    """'int' / 'ctl' (the sheet's column suffixes) in the case's words."""
+    return _int() if arm == "int" else _ctl()
+
+
 def _raw_sign_from_reported(row) -> tuple[float | None, str]:
-    """Sign of (massage minus control) on the scale, from means or a signed diff."""
-    mm, mc = row["mean_massage"], row["mean_control"]
+    """Sign of (intervention minus control) on the scale, from means or a signed diff."""
+    mm, mc = row["mean_int"], row["mean_ctl"]
     if mm is not None and mc is not None and mm != mc:
         return math.copysign(1, mm - mc), "direction from the arm means"
     diff, how = row["diff"], row["diff_direction"]
@@ -56,12 +71,12 @@ def _raw_sign_from_reported(row) -> tuple[float | None, str]:
 
 
 def _oriented(value: float, diff_direction: str) -> float:
-    """A reported difference turned into massage minus control."""
-    return value if diff_direction == "massage_minus_control" else -value
+    """A reported difference turned into intervention minus control."""
+    return value if diff_direction == "int_minus_ctl" else -value
 
 
 def _favour(yi: float, row, notes: list[str]) -> float:
-    """Apply the scale direction: positive = favours massage."""
+    """Apply the scale direction: positive = favours the intervention."""
     if row["scale_direction"] == "higher_worse":
         notes.append("sign flipped (higher_worse)")
         return -yi
@@ -76,10 +91,10 @@ def _arm_sd(row, arm: str, notes: list[str]) -> float:
     if row[f"sd_{arm}"] is not None:
         return row[f"sd_{arm}"]
     if row[f"se_{arm}"] is not None:
-        notes.append(f"SD {arm} = SE*sqrt(n)")
+        notes.append(f"SD {_arm_word(arm)} = SE*sqrt(n)")
         return calc.sd_from_se(row[f"se_{arm}"], n)
     sd, how = calc.sd_from_ci(row[f"ci_low_{arm}"], row[f"ci_high_{arm}"], n)
-    notes.append(f"SD {arm} = sqrt(n)*CI width/(2 {how} quantile)")
+    notes.append(f"SD {_arm_word(arm)} = sqrt(n)*CI width/(2 {how} quantile)")
     return sd
 
 
@@ -87,25 +102,25 @@ def _arms(row, smd_measure: str, notes: list[str]):
     change = row["data_type"] != "arm_mean_sd"
     what = "change scores (follow-up minus baseline)" if change else "post means"
     if row["comparator_type"] == "none":
-        n, m = row["n_massage"], row["mean_massage"]
-        if row["sd_massage"] is None and row["se_massage"] is not None:
-            se = row["se_massage"]
-        elif row["sd_massage"] is not None:
-            se = row["sd_massage"] / math.sqrt(n)
+        n, m = row["n_int"], row["mean_int"]
+        if row["sd_int"] is None and row["se_int"] is not None:
+            se = row["se_int"]
+        elif row["sd_int"] is not None:
+            se = row["sd_int"] / math.sqrt(n)
             notes.append("SE = SD/sqrt(n)")
         else:
-            se, how = calc.se_from_ci(row["ci_low_massage"], row["ci_high_massage"], n=n, df=n - 1)
+            se, how = calc.se_from_ci(row["ci_low_int"], row["ci_high_int"], n=n, df=n - 1)
             notes.append(f"SE from CI ({how})")
         if not change:
             raise NotEstimable("uncontrolled post values without baseline: no change to estimate")
         yi, vi = calc.within_group_change(m, se)
-        notes.insert(0, "MD = within-group change of the massage arm (uncontrolled, not vs control)")
+        notes.insert(0, f"MD = within-group change of the {_int()} arm (uncontrolled, not vs control)")
         return "MD", yi, vi
-    sd_m = _arm_sd(row, "massage", notes)
-    sd_c = _arm_sd(row, "control", notes)
+    sd_m = _arm_sd(row, "int", notes)
+    sd_c = _arm_sd(row, "ctl", notes)
     fn, name = SMD_FORMULAS[smd_measure]
-    yi, vi = fn(row["mean_massage"], sd_m, row["n_massage"], row["mean_control"], sd_c,
-                row["n_control"])
+    yi, vi = fn(row["mean_int"], sd_m, row["n_int"], row["mean_ctl"], sd_c,
+                row["n_ctl"])
     notes.insert(0, f"SMD ({name}) from {what}")
     return "SMD", yi, vi
 
@@ -118,20 +133,20 @@ def _md_of_changes(row, notes: list[str]):
     with the normal quantile (n unknown); the result is in the instrument's units.
     """
     ses = []
-    for arm in ("massage", "control"):
+    for arm in ("int", "ctl"):
         if row[f"se_{arm}"] is not None:
             ses.append(row[f"se_{arm}"])
         else:
             se, _ = calc.se_from_ci(row[f"ci_low_{arm}"], row[f"ci_high_{arm}"])
             ses.append(se)
     how = "SE" if row["data_type"] == "arm_change_se" else "95% CI (normal quantile)"
-    notes.insert(0, "MD of change scores (massage minus control), n per arm not reported so no "
+    notes.insert(0, f"MD of change scores ({_int()} minus {_ctl()}), n per arm not reported so no "
                     f"SMD; each arm's SE from its {how}; SE(MD) = sqrt(SE1^2 + SE2^2)")
-    return "MD", row["mean_massage"] - row["mean_control"], ses[0] ** 2 + ses[1] ** 2
+    return "MD", row["mean_int"] - row["mean_ctl"], ses[0] ** 2 + ses[1] ** 2
 
 
 def _needs_n(row, one_arm: bool = False):
-    n1, n2 = row["n_massage"], row["n_control"]
+    n1, n2 = row["n_int"], row["n_ctl"]
     if n1 is None or (n2 is None and not one_arm):
         raise NotEstimable("n per arm not reported: no effect size without group sizes")
     return n1, n2
@@ -176,14 +191,14 @@ def _from_reported(row, notes: list[str]):
         value = row["diff"] if kind.startswith("mean_diff") else row["estimate"]
         oriented = _favour(_oriented(value, row["diff_direction"]), row, [])
         raise NotEstimable(f"{value:g} reported without {'an SE' if spread == 'diff_se' else 'a CI'}:"
-                           f" variance unknown (signed to favour massage: {oriented:+g})")
+                           f" variance unknown (signed to favour {_int()}: {oriented:+g})")
     if kind.startswith("mean_diff"):
         value, measure = row["diff"], "MD"
         if kind == "mean_diff_se":
             se = row["diff_se"]
             notes.append("MD with reported SE")
         else:
-            n1, n2 = row["n_massage"], row["n_control"]
+            n1, n2 = row["n_int"], row["n_ctl"]
             small = None if n1 is None or n2 is None else min(n1, n2)
             df = None if small is None else n1 + n2 - 2
             se, how = calc.se_from_ci(row["diff_ci_low"], row["diff_ci_high"], n=small, df=df)
@@ -194,17 +209,17 @@ def _from_reported(row, notes: list[str]):
         se, _ = calc.se_from_ci(row["estimate_ci_low"], row["estimate_ci_high"])
         what = "pooled " if kind.startswith("pooled") else ""
         notes.append(f"{what}{measure} as reported; SE = CI width/(2*1.96)")
-    if row["diff_direction"] == "control_minus_massage":
-        notes.append("reported as control minus massage: negated")
+    if row["diff_direction"] == "ctl_minus_int":
+        notes.append(f"reported as {_ctl()} minus {_int()}: negated")
     return measure, _oriented(value, row["diff_direction"]), se**2
 
 
 def _from_counts(row, notes: list[str]):
-    a, c = row["events_massage"], row["events_control"]
-    b, d = row["n_massage"] - a, row["n_control"] - c
+    a, c = row["events_int"], row["events_ctl"]
+    b, d = row["n_int"] - a, row["n_ctl"] - c
     yi, vi = calc.log_or(a, b, c, d)
     corrected = calc.with_zero_correction(a, b, c, d)[1]
-    notes.append("logOR from counts (massage over control)"
+    notes.append(f"logOR from counts ({_int()} over {_ctl()})"
                  + ("; 0.5 added to all cells (a zero cell)" if corrected else ""))
     return "logOR", yi, vi
 
@@ -227,7 +242,7 @@ def compute(row, smd_measure: str = "SMD") -> dict:
                                "within-group change with its spread")
         if row["timepoint"].lower().startswith("baseline"):
             raise NotEstimable("baseline values: not an effect of treatment")
-        no_n = row["n_massage"] is None or row["n_control"] is None
+        no_n = row["n_int"] is None or row["n_ctl"] is None
         if kind in ("arm_change_se", "arm_change_ci") and row["comparator_type"] != "none" and no_n:
             measure, yi, vi = _md_of_changes(row, notes)
         elif kind in ARM_TYPES:
@@ -254,7 +269,7 @@ def compute(row, smd_measure: str = "SMD") -> dict:
 
 
 def _reported_ci(row) -> tuple[float, float] | None:
-    """A reported 95% CI of the contrast, as massage minus control (None if not reported).
+    """A reported 95% CI of the contrast, as intervention minus control (None if not reported).
 
     Shown as printed rather than rebuilt from the SE, so a reader finds the
     paper's numbers (rounding makes a printed CI slightly asymmetric).
@@ -287,7 +302,7 @@ def split_shared_arms(rows: list[dict]) -> None:
             key = (row["study_id"], row["outcome"], row["instrument"], row["timepoint"])
             groups.setdefault(key, []).append(row)
     for members in groups.values():
-        for arm in ("control", "massage"):
+        for arm in ("ctl", "int"):
             fields = [f"{x}_{arm}" for x in ("n", "mean", "sd", "se", "ci_low", "ci_high",
                                               "events")]
             shared: dict[tuple, list[dict]] = {}
@@ -299,7 +314,7 @@ def split_shared_arms(rows: list[dict]) -> None:
                         n = row[f"_reported_n_{arm}"] = row[f"n_{arm}"]
                         row[f"n_{arm}"] = calc.split_shared_n(n, len(same))
                         row.setdefault("_split", []).append(
-                            f"{arm} arm shared by {len(same)} comparisons: n {n:g} -> "
+                            f"{_arm_word(arm)} arm shared by {len(same)} comparisons: n {n:g} -> "
                             f"{row[f'n_{arm}']:g} (Handbook 23.3.4)")
                         if row[f"events_{arm}"] is not None:
                             row[f"events_{arm}"] = calc.split_shared_n(row[f"events_{arm}"],
@@ -340,8 +355,8 @@ def effect_rows(studies, outcomes, smd_measure: str = "SMD", split_shared: bool 
             "measure": eff["measure"], "yi": yi, "vi": eff["vi"], "se": se,
             "ci_low": None if se is None else (eff["ci"] or (yi - calc.Z95 * se,))[0],
             "ci_high": None if se is None else (eff["ci"] or (None, yi + calc.Z95 * se))[1],
-            "n_massage": row["n_massage"], "n_control": row["n_control"],
-            "favours_massage_positive": True, "evidence_role": study["evidence_role"],
+            "n_int": row["n_int"], "n_ctl": row["n_ctl"],
+            "favours_int_positive": True, "evidence_role": study["evidence_role"],
             "source": row["source"], "derived": derived, "estimable": eff["estimable"],
             "not_estimable_reason": eff["not_estimable_reason"],
             "label": label(study["first_author"], study["year"], study["study_id"]),
@@ -369,5 +384,5 @@ def build_effects(extraction_dir, out_path, smd_measure: str = "SMD",
     rows = effect_rows(studies, outcomes, smd_measure, split_shared)
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(to_csv(rows), encoding="utf-8")
+    atomic.write_text(out_path, to_csv(rows))
     return rows

@@ -1,7 +1,7 @@
 """Effect-size formulas: one small function per conversion, each with its source.
 
-Group 1 is massage, group 2 the comparator, so a raw difference is
-"massage minus control"; the sign convention (positive = favours massage) is
+Group 1 is the intervention, group 2 the comparator, so a raw difference is
+"intervention minus control"; the sign convention (positive = favours the intervention) is
 applied later by the builder, which knows the scale's direction.
 All functions take and return plain floats (``escalc`` vectorises them).
 """

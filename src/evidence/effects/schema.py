@@ -14,19 +14,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from evidence.errors import DataError
+from evidence.vocabulary import (
+    COMPARATOR_TYPES,
+    DESIGNS,
+    EVIDENCE_ROLES,
+    RISK_OF_BIAS,
+    SCALE_DIRECTIONS,
+)
+from evidence.vocabulary import outcomes as _outcomes
 
-DESIGNS = ("RCT", "crossover RCT", "quasi-RCT", "non-randomised controlled",
-           "uncontrolled before-after", "case series", "systematic review", "meta-analysis",
-           "narrative review", "web page")
-EVIDENCE_ROLES = ("cited", "included_in_cited_review", "context")
-RISK_OF_BIAS = ("low", "some concerns", "high", "unclear")
-OUTCOMES = ("anxiety", "depression", "pain", "stress", "worry", "disability", "sleep", "fatigue",
-            "quality_of_life", "headache_frequency", "headache_intensity", "headache_duration",
-            "drug_use", "pressure_pain_threshold", "nausea", "other")
-SCALE_DIRECTIONS = ("higher_worse", "higher_better")
-COMPARATOR_TYPES = ("active", "sham", "attention control", "usual care", "waitlist",
-                    "no treatment", "none")
-DIFF_DIRECTIONS = ("massage_minus_control", "control_minus_massage")
+DIFF_DIRECTIONS = ("int_minus_ctl", "ctl_minus_int")
 DATA_TYPES = ("arm_mean_sd", "arm_change_sd", "arm_change_ci", "arm_change_se", "mean_diff_ci",
               "mean_diff_se", "t_stat", "f_stat", "p_only", "smd_ci", "pooled_smd_ci",
               "pooled_md_ci", "counts", "not_reported")
@@ -38,19 +35,19 @@ OUTCOME_TEXT = ("row_id", "study_id", "outcome", "instrument", "scale_direction"
                 "comparison", "comparator", "comparator_type", "design", "data_type",
                 "diff_direction", "model", "source", "extractor", "double_extracted",
                 "reconciliation_note", "notes", "missing_reason")
-OUTCOME_NUMBERS = ("timepoint_weeks", "n_massage", "n_control", "mean_massage", "sd_massage",
-                   "se_massage", "ci_low_massage", "ci_high_massage", "mean_control",
-                   "sd_control", "se_control", "ci_low_control", "ci_high_control", "diff",
+OUTCOME_NUMBERS = ("timepoint_weeks", "n_int", "n_ctl", "mean_int", "sd_int",
+                   "se_int", "ci_low_int", "ci_high_int", "mean_ctl",
+                   "sd_ctl", "se_ctl", "ci_low_ctl", "ci_high_ctl", "diff",
                    "diff_ci_low", "diff_ci_high", "diff_se", "t", "df", "f", "p", "p_sided",
-                   "events_massage", "events_control", "estimate", "estimate_ci_low",
+                   "events_int", "events_ctl", "estimate", "estimate_ci_low",
                    "estimate_ci_high", "k_studies", "i2")
 OUTCOME_COLUMNS = OUTCOME_TEXT + OUTCOME_NUMBERS
 
 # (number, rule) checked whenever the number is present
-COUNTS = ("n_massage", "n_control", "events_massage", "events_control", "k_studies", "p_sided")
-POSITIVE = ("sd_massage", "sd_control", "se_massage", "se_control", "diff_se", "df")
-CI_TRIPLES = (("mean_massage", "ci_low_massage", "ci_high_massage"),
-              ("mean_control", "ci_low_control", "ci_high_control"),
+COUNTS = ("n_int", "n_ctl", "events_int", "events_ctl", "k_studies", "p_sided")
+POSITIVE = ("sd_int", "sd_ctl", "se_int", "se_ctl", "diff_se", "df")
+CI_TRIPLES = (("mean_int", "ci_low_int", "ci_high_int"),
+              ("mean_ctl", "ci_low_ctl", "ci_high_ctl"),
               ("diff", "diff_ci_low", "diff_ci_high"),
               ("estimate", "estimate_ci_low", "estimate_ci_high"))
 
@@ -67,7 +64,7 @@ REQUIRED = {
     "smd_ci": ("estimate",),
     "pooled_smd_ci": ("estimate",),
     "pooled_md_ci": ("estimate",),
-    "counts": ("events_massage", "events_control", "n_massage", "n_control"),
+    "counts": ("events_int", "events_ctl", "n_int", "n_ctl"),
     "not_reported": ("missing_reason",),
 }
 
@@ -130,6 +127,16 @@ def load_sheets(extraction_dir: Path) -> tuple[Sheet, Sheet]:
     if errors:
         raise SheetErrors(errors)
     return studies, outcomes
+
+
+def load_studies(path: Path) -> list[dict]:
+    """studies.csv alone, validated and typed (for readers that need no outcomes)."""
+    errors: list[DataError] = []
+    sheet = read_csv(Path(path), STUDY_COLUMNS, errors)
+    check_studies(sheet, errors)
+    if errors:
+        raise SheetErrors(errors)
+    return sheet.rows
 
 
 def _vocab(row, name, allowed, err, *, required=True):
@@ -218,7 +225,7 @@ def _check_outcome_text(row, study_ids, e):
         e("study_id", f"{row['study_id']!r} is not in studies.csv")
     if not row["source"]:
         e("source", "blank; every row needs its source")
-    _vocab(row, "outcome", OUTCOMES, e)
+    _vocab(row, "outcome", _outcomes(), e)
     _vocab(row, "data_type", DATA_TYPES, e)
     _vocab(row, "design", DESIGNS, e)
     # a review's pooled estimate may mix comparators: blank allowed there only
@@ -234,11 +241,11 @@ def _check_outcome_numbers(row, e):
     for name in OUTCOME_NUMBERS:
         integer = name in COUNTS
         minimum, strict = None, False
-        if name in ("n_massage", "n_control"):
+        if name in ("n_int", "n_ctl"):
             minimum = 2
         elif name in POSITIVE:
             minimum, strict = 0, True
-        elif name in ("events_massage", "events_control", "f", "timepoint_weeks", "i2"):
+        elif name in ("events_int", "events_ctl", "f", "timepoint_weeks", "i2"):
             minimum = 0
         elif name == "k_studies":
             minimum = 1
@@ -251,7 +258,7 @@ def _check_outcome_numbers(row, e):
         e("p_sided", f"{row['p_sided']:g} must be 1 or 2")
     if row["i2"] is not None and row["i2"] > 100:
         e("i2", f"{row['i2']:g} must be a percentage (0-100)")
-    for arm in ("massage", "control"):
+    for arm in ("int", "ctl"):
         events, n = row[f"events_{arm}"], row[f"n_{arm}"]
         if events is not None and n is not None and events > n:
             e(f"events_{arm}", f"{events:g} events exceed n_{arm} = {n:g}")
@@ -271,7 +278,7 @@ def _check_required(row, e):
     data_type = row["data_type"]
     one_arm = row["comparator_type"] == "none"
     if data_type in ARM_SPREAD:  # a blank n makes the row not estimable, not invalid
-        for arm in ("massage",) if one_arm else ("massage", "control"):
+        for arm in ("int",) if one_arm else ("int", "ctl"):
             if row[f"mean_{arm}"] is None:
                 e(f"mean_{arm}", f"blank; required for data_type {data_type}")
             spreads = ARM_SPREAD[data_type]
@@ -287,17 +294,17 @@ def _check_required(row, e):
 
 def _check_direction(row, e):
     """A signed diff (or a t_stat row's t) must agree in sign with the arm means it comes from."""
-    mm, mc, how = row["mean_massage"], row["mean_control"], row["diff_direction"]
+    mm, mc, how = row["mean_int"], row["mean_ctl"], row["diff_direction"]
     if mm is None or mc is None or mm == mc or how not in DIFF_DIRECTIONS:
         return
     names = ["diff"] + (["t"] if row["data_type"] == "t_stat" else [])
     for name in names:
         value = row[name]
         if value:
-            oriented = value if how == "massage_minus_control" else -value
+            oriented = value if how == "int_minus_ctl" else -value
             if (oriented > 0) != (mm > mc):
-                e(name, f"{value:g} read as {how} disagrees in sign with mean_massage - "
-                        f"mean_control = {mm - mc:g}")
+                e(name, f"{value:g} read as {how} disagrees in sign with mean_int - "
+                        f"mean_ctl = {mm - mc:g}")
 
 
 SYMPTOMS = ("anxiety", "depression", "pain", "stress", "worry", "disability", "fatigue", "nausea",

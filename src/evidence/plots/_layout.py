@@ -19,6 +19,7 @@ from matplotlib.font_manager import FontProperties
 from matplotlib.patches import Polygon, Rectangle
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
+from evidence import case
 from evidence.plots.style import ACCENT, BAND, FONT_SIZES, GREY, INK, WIDTHS, check_width
 
 MARGIN = 5.0  # pt around the figure
@@ -59,7 +60,8 @@ class Panel:
     log: bool = False
     xlim: tuple | None = None
     mid: float | None = None
-    favours: tuple | None = ("Favours control", "Favours massage")  # None: no favours line (stacked panels)
+    # the case's words ("Favours <intervention>"); None: no favours line (stacked panels)
+    favours: tuple | None = field(default_factory=lambda: case.current().favours)
     axis_label: str = ""
     axis: bool = True  # False: a text-only section (nothing to plot), no axis drawn
     interrupt: bool = True  # text rows interrupt the null line and band (False: one continuous line)

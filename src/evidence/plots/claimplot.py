@@ -6,6 +6,7 @@ import math
 
 import pandas as pd
 
+from evidence import case
 from evidence.errors import EvidenceError
 from evidence.plots._layout import Column, Line, Panel, render
 from evidence.plots.forestplot import NAMES, RATIO, _num, effect_text
@@ -51,7 +52,8 @@ def claim_summary(verdicts: pd.DataFrame, *, width: str = "double", title: str =
             Column("kn", "Studies/\nparticipants", align="center"),
             Column("effect", "Best estimate\n[95% CI]", side="right")]
     panel = Panel(lines, axis_label="SMD", interrupt=False)  # short notes; a broken null line would read as gaps
-    notes = ["Certainty: GRADE-style, \u2295 = one level. Positive SMD favours massage."]
+    notes = ["Certainty: GRADE-style, \u2295 = one level. "
+             f"Positive SMD favours {case.current().intervention}."]
     return render([panel], cols, width=width, title=title, footnotes=notes, label_header="Claim")
 
 

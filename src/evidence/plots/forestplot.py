@@ -12,13 +12,14 @@ import math
 import numpy as np
 import pandas as pd
 
+from evidence import case, vocabulary
 from evidence.errors import EvidenceError
 from evidence.plots._layout import Column, Line, Panel, render
 
 RATIO = {"logOR": "OR", "logRR": "RR"}
 NAMES = {"SMD": "SMD", "MD": "MD", "logOR": "OR", "logRR": "RR"}
 RANDOMISED = {"RCT", "crossover RCT"}
-POOLED_DESIGNS = {"systematic review", "meta-analysis"}  # a review's pooled estimate: open diamond
+POOLED_DESIGNS = set(vocabulary.POOLED_DESIGNS)  # a review's pooled estimate: open diamond
 # Comparators other than no treatment / usual care / waitlist: the article's claims imply a
 # benefit over doing nothing, so a contrast with an active, sham or attention control is marked.
 FLAG_COMPARATORS = {"none": "no control group", "active": "active treatment",
@@ -105,7 +106,7 @@ def sources_caption(rows: pd.DataFrame) -> str:
     return "Sources: " + "; ".join(parts) + "." if parts else ""
 
 
-DISTINGUISH = (("comparison", lambda v: ", " + str(v).removeprefix("massage ")),
+DISTINGUISH = (("comparison", lambda v: ", " + str(v).removeprefix(case.current().intervention + " ")),
                ("outcome", lambda v: ", " + str(v).replace("_", " ")),
                ("instrument", lambda v: f", {v}"), ("timepoint", lambda v: f", {v}"))
 
@@ -165,7 +166,7 @@ def study_lines(rows: pd.DataFrame, measure: str, weights: dict, arm_columns: li
         mark, design = _flags(r)
         if mark:
             flagged.append((label, design, str(r.get("comparator_type", "")), mark))
-        cells = {"n_massage": _int_text(r.get("n_massage")), "n_control": _int_text(r.get("n_control"))}
+        cells = {"n_int": _int_text(r.get("n_int")), "n_ctl": _int_text(r.get("n_ctl"))}
         for c in arm_columns:
             cells[c] = _arm_text(r, c)
         if not as_bool(r.get("estimable", True)):
@@ -208,7 +209,7 @@ def _fallback_size(r) -> float:
 
 
 def _arm_text(r, key: str) -> str:
-    arm = key.split("_")[-1]  # massage | control
+    arm = key.split("_")[-1]  # int | ctl
     ev, n = _num(r.get(f"events_{arm}")), _num(r.get(f"n_{arm}"))
     if key.startswith("events") and ev is not None:
         return f"{int(ev)}/{int(n)}" if n is not None else str(int(ev))
@@ -221,10 +222,12 @@ def _arm_text(r, key: str) -> str:
 def _arm_columns(rows: pd.DataFrame, width: str) -> list[Column]:
     cols = []
     has = lambda c: c in rows and rows[c].notna().any()  # noqa: E731
-    if width == "double" and has("mean_massage"):
-        cols += [Column("meansd_massage", "Massage\nmean (SD)"), Column("meansd_control", "Control\nmean (SD)")]
-    if has("events_massage"):
-        cols += [Column("events_massage", "Massage\nevents/n"), Column("events_control", "Control\nevents/n")]
+    if width == "double" and has("mean_int"):
+        cols += [Column("meansd_int", f"{case.current().intervention.capitalize()}\nmean (SD)"),
+                 Column("meansd_ctl", f"{case.current().control.capitalize()}\nmean (SD)")]
+    if has("events_int"):
+        cols += [Column("events_int", f"{case.current().intervention.capitalize()}\nevents/n"),
+                 Column("events_ctl", f"{case.current().control.capitalize()}\nevents/n")]
     return cols
 
 
@@ -279,11 +282,11 @@ def footnotes_for(flagged: list, mid=None, mid_source: str = "", measure="SMD") 
 def forest(rows: pd.DataFrame, result=None, *, measure: str | None = None, common=None,
            by: str | None = None, subgroups=None, mid: float | None = None, mid_source: str = "",
            xlim: tuple | None = None, title: str = "", width: str = "single",
-           show_sources: bool | str = "auto", favours=("Favours control", "Favours massage"),
+           show_sources: bool | str = "auto", favours: tuple | None | str = "case",
            pooled_label: str | None = None):
     """Forest plot of effects rows with their pooled result.
 
-    rows: effects.csv rows (label, yi, ci_low, ci_high, n_massage, n_control,
+    rows: effects.csv rows (label, yi, ci_low, ci_high, n_int, n_ctl,
     design, comparator_type, estimable, not_estimable_reason, source, ...),
     in the order the result was fitted. result: a MetaResult (or None: no
     diamond). common: an equal-effects MetaResult drawn as a second diamond.
@@ -329,12 +332,12 @@ def forest(rows: pd.DataFrame, result=None, *, measure: str | None = None, commo
     name = NAMES.get(measure, measure)
     if width == "single":  # one column "23/24" saves the width of a gap and a header
         for ln in lines:
-            a, b = ln.cells.pop("n_massage", ""), ln.cells.pop("n_control", "")
+            a, b = ln.cells.pop("n_int", ""), ln.cells.pop("n_ctl", "")
             if a or b:
                 ln.cells["n"] = f"{a or chr(8211)}/{b or chr(8211)}"
-        cols = [Column("n", "n\nmassage/\ncontrol", align="center")] + arm_cols
+        cols = [Column("n", f"n\n{case.current().intervention}/\n{case.current().control}", align="center")] + arm_cols
     else:
-        cols = [Column("n_massage", "Massage\nn"), Column("n_control", "Control\nn")] + arm_cols
+        cols = [Column("n_int", "Massage\nn"), Column("n_ctl", "Control\nn")] + arm_cols
     cols.append(Column("effect", f"{name}\n[95% CI]", side="right"))
     if weights:
         cols.append(Column("weight", "\nWeight", side="right"))
@@ -350,6 +353,7 @@ def forest(rows: pd.DataFrame, result=None, *, measure: str | None = None, commo
     plotted = any(ln.kind in ("study", "diamond") for ln in lines)
     if not plotted:  # nothing to draw: a text-only table, no empty axis or MID band
         notes = [n for n in notes if not n.startswith("Shaded band")]
+    favours = case.current().favours if favours == "case" else favours
     panel = Panel(lines, log=measure in RATIO, xlim=xlim, mid=mid, favours=favours,
                   axis_label=name, axis=plotted)
     return render([panel], cols, width=width, title=title, footnotes=notes)

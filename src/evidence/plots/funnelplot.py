@@ -7,6 +7,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from scipy import stats
 
+from evidence import case
 from evidence.errors import EvidenceError
 from evidence.plots.forestplot import fmt_p
 from evidence.plots.style import ACCENT, FONT_SIZES, INK, WIDTHS, check_width
@@ -96,7 +97,7 @@ def funnel(result, *, trimfill=None, egger=None, width: str = "single", title: s
         ax.plot(b0 + b1 * se, se, color=ACCENT, lw=0.9, zorder=3, label=lab)
     ax.set_xlim(-reach, reach)
     ax.set_ylim(se_max, 0)
-    ax.set_xlabel(f"{xlabel} (positive favours massage)", fontsize=fs)
+    ax.set_xlabel(f"{xlabel} (positive favours {case.current().intervention})", fontsize=fs)
     ax.set_ylabel("Standard error", fontsize=fs)
     ax.tick_params(labelsize=fs - 0.5)
     for s in ("top", "right"):

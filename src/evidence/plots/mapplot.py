@@ -12,6 +12,7 @@ import re
 
 import pandas as pd
 
+from evidence import case
 from evidence.errors import EvidenceError
 from evidence.plots._layout import Column, Line, Panel, render
 from evidence.plots.forestplot import (
@@ -88,11 +89,11 @@ def evidence_map(rows: pd.DataFrame, *, title: str = "", width: str = "double",
     plotted = [p for p in panels if p.axis]
     for p in plotted[:-1]:  # one favours line, under the last axis; the footnote says which way is better
         p.favours = None
-    cols = [Column("n", "n massage/\ncontrol", align="center"),
+    cols = [Column("n", f"n {case.current().intervention}/\n{case.current().control}", align="center"),
             Column("effect", "Estimate\n[95% CI]", side="right")]
     for p in panels:
         for ln in p.lines:
-            a, b = ln.cells.pop("n_massage", ""), ln.cells.pop("n_control", "")
+            a, b = ln.cells.pop("n_int", ""), ln.cells.pop("n_ctl", "")
             if a or b:
                 ln.cells["n"] = f"{a or chr(8211)}/{b or chr(8211)}"
     short = {}
@@ -102,7 +103,7 @@ def evidence_map(rows: pd.DataFrame, *, title: str = "", width: str = "double",
     if any(ln.kind == "diamond" for p in panels for ln in p.lines):
         notes.append(POOLED_NOTE)
     if plotted:
-        notes.append("Positive values favour massage.")
+        notes.append(f"Positive values favour {case.current().intervention}.")
     caption = sources_caption(rows)
     if show_sources is True or (show_sources == "auto" and len(caption) <= 500):
         notes.append(caption)
@@ -111,7 +112,7 @@ def evidence_map(rows: pd.DataFrame, *, title: str = "", width: str = "double",
 
 
 def _describe(r) -> str:
-    """'Sherman 2010 \u2014 anxiety (HARS), end of treatment; massage vs thermotherapy'."""
+    """'Sherman 2010 \u2014 anxiety (HARS), end of treatment; intervention vs thermotherapy'."""
     what = _text(r.get("outcome")).replace("_", " ")
     instrument = re.sub(r"\s*\(pooled SMD\)", "", _text(r.get("instrument")))
     if instrument == "various":  # a review's mix of scales: the open diamond says pooled
