@@ -21,6 +21,11 @@ COMMANDS = {
               "validate the PubMed snapshot offline, or refresh it from NCBI with --live"),
     "pubmed": ("evidence.pubmed", "add_pubmed_arguments", "run_pubmed",
                "PubMed utilities: parse efetch XML into JSON records, export references"),
+    "fulltext": ("evidence.fulltext", "add_arguments", "run",
+                 "table cells of the cited papers' PMC full text (data/fulltext/tables.csv); "
+                 "parse FILE.xml for one file"),
+    "wanted": ("evidence.fulltext", "add_wanted_arguments", "run_wanted",
+               "data-wanted register: --suggest ranks table cells that could fill each open row"),
     "extract": ("evidence.effects", "add_arguments", "run",
                 "validate the extraction sheets and compute data/derived/effects.csv"),
     "meta": ("evidence.meta", "add_arguments", "run",
