@@ -21,6 +21,7 @@ from evidence import atomic
 from evidence.errors import DataError, EvidenceError
 from evidence.fulltext.jats import articles, has_body, iter_cells, parse_document, pmcid_of
 from evidence.pubmed.client import EutilsClient
+from evidence.pubmed.parser import EutilsErrorPayload
 
 PROVENANCE_COLUMNS = ("pmcid", "retrieved", "request", "content", "tables", "cells", "sha256",
                       "file")
@@ -44,6 +45,10 @@ def checker(pmcid: str):
     def check(body: bytes) -> None:
         tree = parse_document(body, f"efetch db=pmc {pmcid}")  # raises DataError if malformed
         root = tree.getroot()
+        err = root if root.tag == "ERROR" else root.find("ERROR")
+        if err is not None:  # NCBI's 200 error document: worth a retry
+            raise EutilsErrorPayload(f"efetch db=pmc {pmcid}: E-utilities error: "
+                                     f"{' '.join(err.itertext()).strip()}")
         if not isinstance(root.tag, str) or root.tag != "pmc-articleset":
             raise DataError(f"expected <pmc-articleset>, got <{root.tag}>",
                             file=f"efetch db=pmc {pmcid}")

@@ -83,12 +83,15 @@ def _front(el, article) -> bool:
 
 
 def _local(el) -> str:
-    return etree.QName(el).localname
+    tag = el.tag
+    return tag[tag.rfind("}") + 1:] if isinstance(tag, str) else ""
 
 
 def text_of(el, *, drop_marks: bool = False) -> str:
     """Printed text with whitespace collapsed; ``drop_marks`` leaves out footnote links
     (``<xref>``) and superscript letters or symbols, keeping numeric superscripts."""
+    if len(el) == 0:
+        return " ".join((el.text or "").split())
     if not drop_marks:
         return " ".join("".join(el.itertext()).split())
     parts: list[str] = []

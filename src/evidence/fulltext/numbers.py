@@ -9,6 +9,7 @@ left empty, never guessed.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -51,18 +52,22 @@ class Parsed:
     kind: str = ""
 
 
+_TRANSLATE = str.maketrans({**{c: " " for c in _SPACES}, **{c: "-" for c in _MINUS}})
+
+
 def normalise(text: str) -> str:
     """Typographic minus/dash/space/decimal variants to ASCII, inline footnote marks removed."""
-    s = text.translate({ord(c): " " for c in _SPACES})
-    s = _MIDDOT.sub(".", s)
-    for c in _MINUS:
-        s = s.replace(c, "-")
+    s = text.translate(_TRANSLATE)
+    if "\u00b7" in s or "\u2027" in s or "\u22c5" in s:
+        s = _MIDDOT.sub(".", s)
     s = s.strip().rstrip(_MARKS).strip()
-    s = _THOUSANDS.sub(lambda m: m.group(1) + m.group(2).replace(",", ""), s)
+    if "," in s:
+        s = _THOUSANDS.sub(lambda m: m.group(1) + m.group(2).replace(",", ""), s)
     return " ".join(s.split())
 
 
-def hints(context: str) -> set[str]:
+@functools.lru_cache(maxsize=4096)  # a table's cells share few header contexts
+def hints(context: str) -> frozenset[str]:
     """Statistic words in a header, row label or caption: mean, SD, SE, CI, n, %, p, median,
     range, IQR."""
     c = _ARM_SIZE.sub(" ", normalise(context))  # "Massage (n = 23)" names the arm, not n
@@ -70,7 +75,7 @@ def hints(context: str) -> set[str]:
     for kind, pattern in _HINTS:
         if pattern.search(c):
             found.add(kind)
-    return found
+    return frozenset(found)
 
 
 _ARM_SIZE = re.compile(r"\(?\s*\bn\s*=\s*\d+\s*\)?", re.I)
@@ -93,7 +98,11 @@ def parse(text: str, context: str = "") -> Parsed:
     s = normalise(text)
     if s.lower() in _EMPTY:
         return Parsed()
-    h = hints(context) if context else set()
+    h = hints(context) if context else frozenset()
+    m = _RE_SINGLE.match(s)  # the commonest shape first; no other pattern matches it
+    if m:  # "12.3", "45%", or "(1.2)" alone in an SD column
+        x, pct = (m.group(1), m.group(2)) if m.group(1) is not None else (m.group(3), m.group(4))
+        return Parsed(value=float(x), kind="%" if pct.strip() else _single(h))
     m = _RE_BOUND.match(s)
     if m:
         op, x = m.group(1), float(m.group(2))
@@ -123,18 +132,14 @@ def parse(text: str, context: str = "") -> Parsed:
     m = _RE_COMMA_PAIR.match(s)
     if m and h & {"CI", "IQR", "range"}:  # "29.7, 49.5" under a 95% CI header
         return Parsed(low=float(m.group(1)), high=float(m.group(2)), kind=_interval(h, s))
-    m = _RE_SINGLE.match(s)
-    if m:  # "12.3", "45%", or "(1.2)" alone in an SD column
-        x, pct = (m.group(1), m.group(2)) if m.group(1) is not None else (m.group(3), m.group(4))
-        return Parsed(value=float(x), kind="%" if pct.strip() else _single(h))
     return Parsed()
 
 
-def _centre(h: set[str]) -> str:
+def _centre(h: frozenset[str]) -> str:
     return "median" if "median" in h and "mean" not in h else "mean"
 
 
-def _interval(h: set[str], s: str) -> str:
+def _interval(h: frozenset[str], s: str) -> str:
     if "CI" in h or re.search(r"\bC[rI]\b", s):
         return "CI"
     for k in ("IQR", "range"):
@@ -143,7 +148,7 @@ def _interval(h: set[str], s: str) -> str:
     return "interval"
 
 
-def _pair(a: float, a_pct: str, b: float, b_pct: str, h: set[str]) -> Parsed:
+def _pair(a: float, a_pct: str, b: float, b_pct: str, h: frozenset[str]) -> Parsed:
     """``a (b)``: n (%), mean (SD) or mean (SE) as the header says; unnamed if it says none."""
     if b_pct.strip() or a_pct.strip() == "" and "%" in h and "SD" not in h and "SE" not in h:
         kind = "n, %"
@@ -156,7 +161,7 @@ def _pair(a: float, a_pct: str, b: float, b_pct: str, h: set[str]) -> Parsed:
     return Parsed(value=a, spread=b, kind=kind)
 
 
-def _single(h: set[str]) -> str:
+def _single(h: frozenset[str]) -> str:
     """A lone number's statistic, only when the header names exactly one."""
     named = h & {"mean", "SD", "SE", "n", "%", "p", "median"}
     return next(iter(named)) if len(named) == 1 else ""

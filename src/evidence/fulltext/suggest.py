@@ -43,7 +43,7 @@ not its it this that these those than vs versus between within minus end treatme
 changes group groups arm arms adjusted analysed analyzed named abstract
 used scoring direction instrument outcome outcomes score scores value values data number numbers
 where paper table tables results section or other measure measures reported report baseline
-follow up""".split())
+follow up week weeks wk month months day days""".split())
 
 
 def tokens(text: str) -> set[str]:
