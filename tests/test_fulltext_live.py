@@ -119,8 +119,13 @@ def test_cli_live_then_offline(tmp_path, articles):
     with FakePMC(articles, metadata_only={"PMC2329613"}) as srv:
         res = run_cli(tmp_path, "fulltext", "--live", url=srv.url)
         n_sent = len(srv.requests("efetch"))
-    assert res.returncode == 0, res.stderr
-    assert n_sent == 2
+        assert res.returncode == 0, res.stderr
+        again = run_cli(tmp_path, "fulltext", "--live", url=srv.url)
+        n_again = len(srv.requests("efetch")) - n_sent
+    assert again.returncode == 0, again.stderr
+    assert n_sent == 2 and n_again == 0  # the same day's run replays the shared cache
+    (day,) = (tmp_path / "data" / "pubmed" / "cache").iterdir()
+    assert len(ResponseCache(day).entries()) == 2
     ft = tmp_path / "data" / "fulltext"
     assert sorted(p.name for p in ft.glob("*.xml")) == ["PMC2329613.xml", "PMC3585041.xml"]
     prov = read_provenance(ft / "provenance.csv")

@@ -42,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--api-key", help="NCBI API key, allows 10 requests/s "
                         "(default: env NCBI_API_KEY); never written anywhere")
     parser.add_argument("--cache", help="raw-response cache directory "
-                        "(default: data/fulltext/cache)")
+                        "(default: data/pubmed/cache, shared with evidence fetch)")
 
 
 def run(args) -> int:
@@ -115,7 +115,9 @@ def _fetch(args, pmcids: list[str]) -> list[str]:
         raise EvidenceError("--live needs your email for NCBI: --email or env NCBI_EMAIL")
     api_key = args.api_key or os.environ.get("NCBI_API_KEY") or None
     today = dt.date.today().isoformat()
-    cache = Path(args.cache) if args.cache else folder() / "cache"
+    # The record fetcher's cache (one folder a retrieval day): keys hold db=pmc, so
+    # answers never mix, and it is already kept out of git.
+    cache = Path(args.cache) if args.cache else paths.PUBMED / "cache"
     client = EutilsClient(email, api_key, cache=ResponseCache(cache / today))
     prov_path = folder() / "provenance.csv"
     prov = read_provenance(prov_path)

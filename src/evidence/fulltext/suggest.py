@@ -131,6 +131,10 @@ def suggest_all(top: int = 10) -> tuple[Path, int, int, int]:
     studies = {r["study_id"]: r for r in _read(paths.EXTRACTION / "studies.csv",
                                                  ("study_id", "pmcid"))}
     tables_path = paths.DATA / "fulltext" / "tables.csv"
+    if not tables_path.exists():
+        raise DataError("not there yet: build it with `evidence fulltext` (after "
+                        "`evidence fulltext --live` with internet; see data/fulltext/README.md)",
+                        file=tables_path)
     cells = _read(tables_path, COLUMNS)
     by_pmcid: dict[str, list[dict]] = {}
     for c in cells:
