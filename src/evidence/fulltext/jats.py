@@ -19,7 +19,10 @@ from lxml import etree
 
 from evidence.errors import DataError
 from evidence.fulltext.numbers import parse
-from evidence.pubmed.parser import _SAFE, check_prolog
+from evidence.pubmed.parser import check_prolog
+
+# As the record parser: no entity expansion, no network, no DTD, no huge-tree mode.
+_SAFE = {"resolve_entities": False, "no_network": True, "load_dtd": False, "huge_tree": False}
 
 COLUMNS = ("pmcid", "table_id", "label", "caption", "row", "col", "header_path", "row_label",
            "text", "value", "low", "high", "kind", "footnotes", "xpath")
