@@ -200,3 +200,42 @@ def test_cli_parse_writes_the_tidy_table(tmp_path, capsys):
     assert main(["fulltext", "PMC1", "-o", str(target)]) == 1
     assert main(["fulltext", "not-a-pmcid"]) == 1
     assert "not a PMCID" in capsys.readouterr().err
+
+
+def _as_pandas_grid(table):
+    """The table with every row moved into one <tbody>, read by pandas.read_html: its
+    span-expanded grid (pandas as an independent oracle for the layout, nothing more)."""
+    import copy
+
+    import pandas as pd
+
+    t = copy.deepcopy(table)
+    trs = list(t.iter("tr"))
+    for child in list(t):
+        t.remove(child)
+    body = etree.SubElement(t, "tbody")
+    body.extend(trs)
+    html = etree.tostring(t, encoding="unicode")
+    return pd.read_html(io.StringIO(html), header=None, keep_default_na=False,
+                        thousands=None, displayed_only=False)[0]
+
+
+def _same(pandas_value, text):
+    if isinstance(pandas_value, str):
+        return pandas_value == text
+    return float(pandas_value) == float(text)  # pandas turned "92" into 92
+
+
+@pytest.mark.parametrize("path", REAL, ids=lambda p: p.name)
+def test_real_grid_positions_agree_with_pandas_read_html(path):
+    tree = etree.parse(str(path), _SAFE)
+    rows = table_rows(path)
+    by_table: dict = {}
+    for r in rows:
+        el = tree.xpath(r["xpath"])[0]
+        by_table.setdefault(next(el.iterancestors("table")), []).append(r)
+    assert len(by_table) == sum(1 for _ in tree.iter("table"))
+    for table, cells in by_table.items():
+        grid = _as_pandas_grid(table)
+        for r in cells:
+            assert _same(grid.iat[r["row"] - 1, r["col"] - 1], r["text"]), r
