@@ -139,6 +139,12 @@ def test_cli_live_then_offline(tmp_path, articles):
     res = run_cli(tmp_path, "fulltext", url="http://127.0.0.1:9/", email=None)
     assert res.returncode == 0, res.stderr
     assert (ft / "tables.csv").read_bytes() == tables
+    assert "metadata only" in res.stdout and "PMC2329613" in res.stdout
+    # a broken file: one clear error naming it, tables.csv left as it was
+    (ft / "PMC999.xml").write_bytes(b"<pmc-articleset><article><body><table><tr>")
+    res = run_cli(tmp_path, "fulltext", email=None)
+    assert res.returncode == 1 and "PMC999.xml" in res.stderr and "malformed" in res.stderr
+    assert (ft / "tables.csv").read_bytes() == tables
 
 
 def test_cli_live_needs_an_email_and_offline_says_what_is_missing(tmp_path):

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from evidence import atomic, paths
 from evidence.errors import DataError, EvidenceError
-from evidence.fulltext.jats import COLUMNS, iter_cells, parse_document
+from evidence.fulltext.jats import COLUMNS, articles, has_body, iter_cells, parse_document
 
 __all__ = ["COLUMNS", "add_arguments", "run", "add_wanted_arguments", "run_wanted",
            "table_rows", "tables_csv"]
@@ -149,11 +149,18 @@ def _tabulate(pmcids: list[str]) -> int:
                             "fetch it with `evidence fulltext --live` and your email "
                             "(--email or NCBI_EMAIL); see data/fulltext/README.md")
     rows: list[dict] = []
+    metadata_only = []
     for path in files:
-        rows.extend(table_rows(path))
+        tree = parse_document(path.read_bytes(), str(path))
+        if not any(has_body(a) for a in articles(tree)):
+            metadata_only.append(path.stem)
+        rows.extend(iter_cells(tree, path.stem))
     out = folder() / "tables.csv"
     atomic.write_text(out, tables_csv(rows))
     print(f"wrote {out}: {len(rows)} cells from {len(files)} articles")
+    if metadata_only:
+        print(f"metadata only (no <body>: outside the PMC open-access subset): "
+              f"{', '.join(metadata_only)}")
     if missing:
         print(f"no file yet for {len(missing)} PMCIDs (fetch with --live): {', '.join(missing)}",
               file=sys.stderr)
