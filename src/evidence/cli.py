@@ -23,6 +23,11 @@ COMMANDS = {
                "PubMed utilities: parse efetch XML into JSON records, export references"),
     "init": ("evidence.scaffold", "add_arguments", "run",
              "create a new case folder: evidence.toml, empty sheets, templates, notebooks"),
+    "fulltext": ("evidence.fulltext", "add_arguments", "run",
+                 "table cells of the cited papers' PMC full text (data/fulltext/tables.csv); "
+                 "parse FILE.xml for one file"),
+    "wanted": ("evidence.fulltext", "add_wanted_arguments", "run_wanted",
+               "data-wanted register: --suggest ranks table cells that could fill each open row"),
     "extract": ("evidence.effects", "add_arguments", "run",
                 "validate the extraction sheets and compute data/derived/effects.csv"),
     "analyse": ("evidence.analyses", "add_arguments", "run",
