@@ -226,7 +226,7 @@ def _from_counts(row, notes: list[str]):
 
 INTENDED = {**dict.fromkeys(ARM_TYPES, "SMD"), "t_stat": "SMD", "f_stat": "SMD", "p_only": "SMD",
             "mean_diff_ci": "MD", "mean_diff_se": "MD", "smd_ci": "SMD", "pooled_smd_ci": "SMD",
-            "pooled_md_ci": "MD", "counts": "logOR", "not_reported": ""}
+            "pooled_md_ci": "MD", "counts": "logOR", "not_reported": "", "not_reachable": ""}
 
 
 def compute(row, smd_measure: str = "SMD") -> dict:
@@ -237,6 +237,8 @@ def compute(row, smd_measure: str = "SMD") -> dict:
     try:
         if kind == "not_reported":
             raise NotEstimable(f"not reported: {row['missing_reason']}")
+        if kind == "not_reachable":
+            raise NotEstimable(f"not reachable offline: {row['missing_reason']}")
         if row["comparator_type"] == "none" and kind not in ARM_TYPES:
             raise NotEstimable(f"uncontrolled study: only a test of change ({kind}), no "
                                "within-group change with its spread")

@@ -26,7 +26,9 @@ from evidence.vocabulary import outcomes as _outcomes
 DIFF_DIRECTIONS = ("int_minus_ctl", "ctl_minus_int")
 DATA_TYPES = ("arm_mean_sd", "arm_change_sd", "arm_change_ci", "arm_change_se", "mean_diff_ci",
               "mean_diff_se", "t_stat", "f_stat", "p_only", "smd_ci", "pooled_smd_ci",
-              "pooled_md_ci", "counts", "not_reported")
+              "pooled_md_ci", "counts", "not_reported", "not_reachable")
+P_OPERATORS = ("<", ">")  # a P printed as a bound ("P < .001"); blank = exact
+DIRECTIONS = ("favours_int", "favours_ctl", "no_difference")  # as the source states it in words
 
 STUDY_COLUMNS = ("study_id", "pmid", "pmcid", "doi", "first_author", "year", "short_title",
                  "design", "condition", "population", "evidence_role", "cited_by",
@@ -34,7 +36,7 @@ STUDY_COLUMNS = ("study_id", "pmid", "pmcid", "doi", "first_author", "year", "sh
 OUTCOME_TEXT = ("row_id", "study_id", "outcome", "instrument", "scale_direction", "timepoint",
                 "comparison", "comparator", "comparator_type", "design", "data_type",
                 "diff_direction", "model", "source", "extractor", "double_extracted",
-                "reconciliation_note", "notes", "missing_reason")
+                "reconciliation_note", "notes", "missing_reason", "p_operator", "direction")
 OUTCOME_NUMBERS = ("timepoint_weeks", "n_int", "n_ctl", "mean_int", "sd_int",
                    "se_int", "ci_low_int", "ci_high_int", "mean_ctl",
                    "sd_ctl", "se_ctl", "ci_low_ctl", "ci_high_ctl", "diff",
@@ -66,6 +68,7 @@ REQUIRED = {
     "pooled_md_ci": ("estimate",),
     "counts": ("events_int", "events_ctl", "n_int", "n_ctl"),
     "not_reported": ("missing_reason",),
+    "not_reachable": ("missing_reason",),
 }
 
 
@@ -232,7 +235,11 @@ def _check_outcome_text(row, study_ids, e):
     _vocab(row, "comparator_type", COMPARATOR_TYPES, e,
            required=not row["data_type"].startswith("pooled_"))
     _vocab(row, "scale_direction", SCALE_DIRECTIONS, e,
-           required=row["data_type"] not in ("not_reported", ""))
+           required=row["data_type"] not in ("not_reported", "not_reachable", ""))
+    _vocab(row, "p_operator", P_OPERATORS, e, required=False)
+    _vocab(row, "direction", DIRECTIONS, e, required=False)
+    if row["p_operator"] and not row["p"]:
+        e("p_operator", "a bound needs its value in p")
     _vocab(row, "diff_direction", DIFF_DIRECTIONS, e, required=False)
     _vocab(row, "double_extracted", ("yes", "no"), e, required=False)
 
