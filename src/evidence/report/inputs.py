@@ -115,11 +115,8 @@ def condition_of(analysis_id: str) -> str:
 
 
 def claim_figures(claim_id: str, figure_ids: list[str]) -> list[str]:
-    """The figure(s) a claim page shows: its card, or (before cards exist) its evidence map."""
-    for fid in (f"card_{claim_id}", f"map_{claim_id}"):
-        if fid in figure_ids:
-            return [fid]
-    return []
+    """The figures a claim page shows: its card, then its evidence map (the card's predecessor)."""
+    return [f for f in (f"card_{claim_id}", f"map_{claim_id}") if f in figure_ids]
 
 
 def condition_figures(condition: str, figure_ids: list[str]) -> list[str]:

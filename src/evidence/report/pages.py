@@ -107,16 +107,21 @@ def wanted_anchor(row: dict) -> str:
     return f"wanted-{slug(row['study_id'])}-{slug(row.get('outcome') or 'any')}"
 
 
-def analysis_block(inputs: Inputs, analysis_id: str, links: Links) -> dict:
+def analysis_block(inputs: Inputs, analysis_id: str, links: Links, scope: str) -> dict:
+    """An analysis and its rows as shown on the page of ``scope`` (a claim or condition)."""
     spec = inputs.analyses.get(analysis_id, {})
     stats = []
     frame = inputs.table("analyses")
     if frame is not None and "analysis_id" in frame.columns:
         stats = frame[frame["analysis_id"] == analysis_id].to_dict("records")
-    return {"id": analysis_id, "anchor": f"analysis-{slug(analysis_id)}",
+    anchor = f"{slug(scope)}-analysis-{slug(analysis_id)}"
+    rows = evidence_rows(inputs, analysis_id, links)
+    for row in rows:
+        row["anchor"] = f"{anchor}-{slug(row['row_id'])}"
+    return {"id": analysis_id, "anchor": anchor,
             "title": spec.get("title", analysis_id), "role": spec.get("evidence_role", ""),
             "notes": spec.get("notes", ""), "stats": table(stats, "analyses") if stats else None,
-            "rows": evidence_rows(inputs, analysis_id, links),
+            "rows": rows,
             "condition": inp.condition_of(analysis_id)}
 
 
@@ -154,7 +159,8 @@ def claim_page(inputs: Inputs, claim_id: str, links: Links) -> dict:
         "sof": table(inputs.rows_for("summary_of_findings", claim_id), "summary_of_findings"),
         "downgrades": table(inputs.rows_for("downgrades", claim_id), "downgrades"),
         "sensitivity": table(inputs.rows_for("sensitivity", claim_id), "sensitivity"),
-        "analyses": [analysis_block(inputs, a, links) for a in inputs.claim_analyses(claim_id)],
+        "analyses": [analysis_block(inputs, a, links, claim_id)
+                     for a in inputs.claim_analyses(claim_id)],
         "sources": sources,
     }
 
@@ -173,7 +179,7 @@ def condition_page(inputs: Inputs, key: str, links: Links) -> dict:
     parts = CONDITION_NOTEBOOK_KEYS.get(key, (key,))
     nbs = [p.stem for p in inputs.notebooks if any(part in p.stem for part in parts)]
     return {"key": key, "anchor": f"condition-{slug(key)}", "title": ", ".join(conditions) or key,
-            "analyses": [analysis_block(inputs, a, links) for a in ids],
+            "analyses": [analysis_block(inputs, a, links, key) for a in ids],
             "figures": [figure(inputs, f) for f in inp.condition_figures(key, list(inputs.figures["id"]))],
             "claims": [(c, links.claim(c)) for c in claims],
             "notebooks": [(n, links.notebook(n)) for n in nbs]}
