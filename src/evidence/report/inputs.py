@@ -115,8 +115,10 @@ def condition_of(analysis_id: str) -> str:
 
 
 def claim_figures(claim_id: str, figure_ids: list[str]) -> list[str]:
-    """The figures a claim page shows: its card, then its evidence map (the card's predecessor)."""
-    return [f for f in (f"card_{claim_id}", f"map_{claim_id}") if f in figure_ids]
+    """The figures a claim page shows: its card, its albatross plot, then its evidence map
+    (the card's predecessor, shown while it exists)."""
+    wanted = (f"card_{claim_id}", f"albatross_{claim_id}", f"map_{claim_id}")
+    return [f for f in wanted if f in figure_ids]
 
 
 def condition_figures(condition: str, figure_ids: list[str]) -> list[str]:

@@ -97,14 +97,15 @@ def evidence_rows(inputs: Inputs, analysis_id: str, links: Links) -> list[dict]:
             "sources": inp.source_links(study),
             "source_text": text(row.get("source")),
             "wanted": [{"needed": text(w["needed"]), "status": text(w["status"]),
-                        "href": links.data_row("wanted", wanted_anchor(w))}
-                       for w in wanted_hits.to_dict("records")] if not estimable else [],
+                        "href": links.data_row("wanted", wanted_anchor(i))}
+                       for i, w in wanted_hits.iterrows()] if not estimable else [],
         })
     return out
 
 
-def wanted_anchor(row: dict) -> str:
-    return f"wanted-{slug(row['study_id'])}-{slug(row.get('outcome') or 'any')}"
+def wanted_anchor(index: int) -> str:
+    """The anchor of a wanted.csv row: its number among the data rows (1 = first)."""
+    return f"wanted-{int(index) + 1}"
 
 
 def analysis_block(inputs: Inputs, analysis_id: str, links: Links, scope: str) -> dict:
@@ -207,9 +208,21 @@ def landing(inputs: Inputs, links: Links) -> dict:
                          "effect": _estimate(verdict, "best_estimate"),
                          "n": _n(verdict.get("n_participants"), verdict.get("n_studies")),
                          "symbols": ""})
+    sens = inputs.table("sensitivity") is not None
+    for r in rows:
+        r["moves"] = _moves(inputs.rows_for("sensitivity", r["id"])) if sens else ""
     figs = placed_figures(inputs)
     summary = [figure(inputs, f) for f in inputs.figures["id"] if f not in figs]
-    return {"rows": rows, "has_sof": sof is not None, "summary_figures": summary}
+    return {"rows": rows, "has_sof": sof is not None, "has_sensitivity": sens,
+            "summary_figures": summary}
+
+
+def _moves(rows: list[dict]) -> str:
+    """'moves under 1 of 5 rule variants' from verdict_sensitivity.csv's ``moved`` column."""
+    if not rows:
+        return ""
+    moved = sum(str(r.get("moved")).strip().lower() in ("true", "1", "yes") for r in rows)
+    return f"{moved} of {len(rows)}"
 
 
 def _n(participants, studies) -> str:

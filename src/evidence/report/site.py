@@ -62,7 +62,7 @@ def _data_rows(inputs: Inputs, page: str) -> tuple[list[str], list[tuple[str, li
     rows, seen = [], set()
     for n, rec in enumerate(frame.to_dict("records"), start=1):
         if page == "wanted":
-            anchor = pages.wanted_anchor(rec)
+            anchor = pages.wanted_anchor(n - 1)
         elif column and column in rec:
             anchor = f"{prefix}{slug(rec[column])}"
         else:
