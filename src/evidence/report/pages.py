@@ -137,7 +137,7 @@ def claim_page(inputs: Inputs, claim_id: str, links: Links) -> dict:
     claim = inputs.claims.get(claim_id, {})
     verdict = _verdict_row(inputs, claim_id)
     fig_ids = list(inputs.figures["id"])
-    shown_elsewhere = {"claim_id", "reasons", "verdict", "certainty", "best_estimate", "ci_low",
+    shown_elsewhere = {"claim_id", "kind", "reasons", "verdict", "certainty", "best_estimate", "ci_low",
                        "ci_high", "measure"}
     details = [("best estimate", _estimate(verdict, "best_estimate"))] if not blank(
         verdict.get("best_estimate")) else []
@@ -179,7 +179,11 @@ def condition_page(inputs: Inputs, key: str, links: Links) -> dict:
     claims = [c for c in inputs.claims if set(inputs.claim_analyses(c)) & set(ids)]
     parts = CONDITION_NOTEBOOK_KEYS.get(key, (key,))
     nbs = [p.stem for p in inputs.notebooks if any(part in p.stem for part in parts)]
-    return {"key": key, "anchor": f"condition-{slug(key)}", "title": ", ".join(conditions) or key,
+    title = ", ".join(conditions) or key
+    title = title[:1].upper() + title[1:]
+    if all(inputs.analyses[a].get("evidence_role") == "context" for a in ids):
+        title = f"Context, not cited by the article: {title[:1].lower() + title[1:]}"
+    return {"key": key, "anchor": f"condition-{slug(key)}", "title": title,
             "analyses": [analysis_block(inputs, a, links, key) for a in ids],
             "figures": [figure(inputs, f) for f in inp.condition_figures(key, list(inputs.figures["id"]))],
             "claims": [(c, links.claim(c)) for c in claims],
