@@ -32,7 +32,7 @@ reproduce: $(STAMP)
 	$(BIN)/evidence analyse
 	$(BIN)/evidence grade
 	$(BIN)/evidence figures
-	$(BIN)/evidence report --execute
+	$(BIN)/evidence report --execute --single
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

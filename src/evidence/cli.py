@@ -39,7 +39,7 @@ COMMANDS = {
     "figures": ("evidence.figures", "add_arguments", "run",
                 "draw and export every figure to figures/ (PNG, SVG, PDF) with an index"),
     "report": ("evidence.report", "add_arguments", "run",
-               "render the notebooks into one HTML report for the review board"),
+               "build the review-board site (reports/site), --single one file, --pdf its PDF"),
 }
 
 
