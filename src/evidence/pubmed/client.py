@@ -1,4 +1,4 @@
-"""E-utilities transport: rate limit, timeouts, retries, cache, offline replay.
+"""E-utilities transport: rate limit, deadline, retries, checked cache, offline replay.
 
 Why not ``Bio.Entrez``'s own transport: it passes no timeout to urlopen,
 retries 429 after a fixed pause with no backoff, and its rate limit is a
@@ -9,14 +9,22 @@ same conventions (``tool``/``email``/``api_key``, POST for long id lists).
 
 from __future__ import annotations
 
+import datetime as dt
+import email.utils
+import fcntl
+import functools
 import http.client
+import json
 import os
 import random
+import socket
 import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlencode
 
 from evidence.errors import DataError, EvidenceError
@@ -26,10 +34,12 @@ from evidence.pubmed.parser import (
     UnsafeXMLError,
     UnsupportedRecord,
     check_json_error,
+    root_tag,
 )
 
 DEFAULT_URL = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
 RATE_NO_KEY, RATE_WITH_KEY = 3.0, 10.0  # NCBI's limits, requests per second
+RATE_FILE = ".eutils-rate"  # beside the cache: the state every process of the user shares
 
 
 def base_url() -> str:
@@ -37,7 +47,7 @@ def base_url() -> str:
 
 
 class RateLimiter:
-    """Spaces request starts at least 1/rate apart, across every thread that shares it."""
+    """Spaces request starts at least 1/rate apart, across the threads that share it."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep):
@@ -54,7 +64,68 @@ class RateLimiter:
             self.sleep(slot - now)
 
 
-LIMITER = RateLimiter()  # the one process-wide limiter
+LIMITER = RateLimiter()  # the process-wide limiter when no cache folder is shared
+
+
+class FileRateLimiter:
+    """Spaces request starts 1/rate apart across every process sharing the state file.
+
+    NCBI counts requests per address or key, not per process. The file holds
+    the last request times of each rate (JSON); a process takes an exclusive
+    ``flock`` on it, reserves the next free slot, writes it back and releases
+    the lock before sleeping until its slot. Times outside a sane window
+    (a clock step, a damaged file) are ignored.
+    """
+
+    WINDOW = 60.0  # seconds: reservations further ahead or behind are not believed
+
+    def __init__(self, path: str | os.PathLike, clock: Callable[[], float] = time.time,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.path, self.clock, self.sleep = Path(path), clock, sleep
+
+    def wait(self, per_second: float) -> None:
+        bucket, step = f"{per_second:g}/s", 1.0 / per_second
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            now = self.clock()
+            state = _read_state(fd)
+            times = [t for t in state.get(bucket, []) if isinstance(t, int | float)
+                     and now - self.WINDOW <= t <= now + self.WINDOW]
+            slot = max([now] + [t + step for t in times])
+            state[bucket] = sorted(times + [slot])[-10:]
+            data = json.dumps(state, sort_keys=True).encode()
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, data, 0)
+        finally:
+            os.close(fd)  # releases the lock
+        if slot > now:
+            self.sleep(slot - now)
+
+
+def _read_state(fd: int) -> dict:
+    try:
+        state = json.loads(os.pread(fd, 65536, 0) or b"{}")
+    except ValueError:
+        return {}
+    return state if isinstance(state, dict) else {}
+
+
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """Seconds a ``Retry-After`` header asks for: delta-seconds or an HTTP-date; None if neither."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isascii() and value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 class TransientError(EvidenceError):
@@ -72,21 +143,166 @@ class FetchError(EvidenceError):
         super().__init__(message)
 
 
+class IncompleteAnswer(EvidenceError):
+    """A well-formed answer of the right kind that lacks some requested ids (never cached).
+
+    ``body`` is the answer, ``held`` the requested ids it holds, ``missing``
+    the others; the caller may keep what came and ask for the rest.
+    """
+
+    def __init__(self, message: str, body: bytes, held: list[str], missing: list[str]):
+        self.body, self.held, self.missing = body, held, missing
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What a good answer to one request is, so only such answers are cached or replayed.
+
+    ``root`` is the tag of its root element (``PubmedArticleSet``,
+    ``pmc-articleset``); ``ids`` the ids the request asked for, found in an
+    answer by ``ids_of``; ``absent_of`` lists the ids the answer itself says
+    do not exist (they count as answered). Checked on every network answer
+    and on every cache hit.
+    """
+
+    root: str
+    ids: tuple[str, ...] = ()
+    ids_of: Callable[[bytes], Iterable[str]] | None = None
+    absent_of: Callable[[bytes], Iterable[str]] | None = None
+
+    def verify(self, body: bytes, name: str = "<response>") -> None:
+        tag = root_tag(body, name)
+        if tag != self.root:
+            raise DataError(f"expected a <{self.root}> answer, got <{tag}>"
+                            f"{_title(body)}", file=name)
+        if not self.ids or self.ids_of is None:
+            return
+        held = set(self.ids_of(body))
+        asked = set(self.ids)
+        strangers = sorted(held - asked)
+        if strangers:
+            raise DataError(f"answer holds ids not asked for: {', '.join(strangers[:10])}",
+                            file=name)
+        absent = set(self.absent_of(body)) if self.absent_of else set()
+        missing = [i for i in self.ids if i not in held and i not in absent]
+        if missing:
+            raise IncompleteAnswer(
+                f"{name}: answer lacks {len(missing)} of {len(self.ids)} requested ids: "
+                f"{', '.join(missing[:20])}", body, [i for i in self.ids if i in held], missing)
+
+
+def _title(body: bytes) -> str:
+    """The title of an HTML error page, for the message (best effort)."""
+    lo = body[:4096].lower()
+    a, b = lo.find(b"<title>"), lo.find(b"</title>")
+    if 0 <= a < b:
+        return f" ({body[a + 7:b].decode('utf-8', 'replace').strip()[:80]})"
+    return ""
+
+
+class _Deadline:
+    """Shuts a request's sockets down when its deadline passes.
+
+    urllib's ``timeout`` bounds each socket operation, so an answer dribbled
+    a few bytes at a time never times out; this bounds the whole request.
+    """
+
+    def __init__(self, seconds: float):
+        self.seconds, self.expired = seconds, False
+        self._socks: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._timer.cancel()
+
+    def add(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._socks.append(sock)
+            expired = self.expired
+        if expired:
+            _shut(sock)
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.expired = True
+            socks = list(self._socks)
+        for sock in socks:
+            _shut(sock)
+
+
+def _shut(sock: socket.socket) -> None:
+    try:  # the plain socket's shutdown, also under TLS: wakes a blocked read in another thread
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+def _watched(base: type[http.client.HTTPConnection]) -> type:
+    class Connection(base):
+        def __init__(self, *args, deadline: _Deadline, **kw):
+            super().__init__(*args, **kw)
+            self._deadline = deadline
+
+        def connect(self):
+            super().connect()
+            self._deadline.add(self.sock)
+
+    return Connection
+
+
+_HTTPConnection = _watched(http.client.HTTPConnection)
+_HTTPSConnection = _watched(http.client.HTTPSConnection)
+
+
+class _HTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, deadline: _Deadline):
+        super().__init__()
+        self.deadline = deadline
+
+    def http_open(self, req):
+        return self.do_open(functools.partial(_HTTPConnection, deadline=self.deadline), req)
+
+
+class _HTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, deadline: _Deadline):
+        super().__init__()
+        self.deadline = deadline
+
+    def https_open(self, req):
+        return self.do_open(functools.partial(_HTTPSConnection, deadline=self.deadline), req,
+                            context=self._context)
+
+
 class EutilsClient:
-    """One identified E-utilities user: every request is rate-limited, timed out,
-    retried with exponential backoff and jitter, checked, and cached when good."""
+    """One identified E-utilities user: every request is rate-limited, bounded by a
+    deadline, retried with exponential backoff and jitter, checked, and cached
+    only when good.
+
+    ``limiter`` defaults to a FileRateLimiter beside the cache folder (shared
+    by every process using it), or the process-wide LIMITER without a cache.
+    """
 
     def __init__(self, email: str | None = None, api_key: str | None = None, *,
                  tool: str = "evidence", url: str | None = None,
                  cache: ResponseCache | None = None, offline: bool = False,
-                 timeout: float = 30.0, max_tries: int = 6, backoff_base: float = 1.0,
-                 backoff_max: float = 60.0, limiter: RateLimiter = LIMITER,
+                 timeout: float = 30.0, deadline: float = 120.0, max_tries: int = 6,
+                 backoff_base: float = 1.0, backoff_max: float = 60.0,
+                 limiter: RateLimiter | FileRateLimiter | None = None,
                  sleep: Callable[[float], None] = time.sleep,
                  rng: Callable[[], float] = random.random):
         self.email, self.api_key, self.tool = email, api_key, tool
         self.url = (url or base_url()).rstrip("/") + "/"
-        self.cache, self.offline, self.timeout = cache, offline, timeout
+        self.cache, self.offline, self.timeout, self.deadline = cache, offline, timeout, deadline
         self.max_tries, self.backoff_base, self.backoff_max = max_tries, backoff_base, backoff_max
+        if limiter is None:
+            limiter = FileRateLimiter(cache.root / RATE_FILE) if cache is not None else LIMITER
         self.limiter, self.sleep, self.rng = limiter, sleep, rng
         self.rate = RATE_WITH_KEY if api_key else RATE_NO_KEY
         self.requests_sent = 0
@@ -97,28 +313,30 @@ class EutilsClient:
         return f"{self.url}{endpoint}.fcgi?{urlencode(public_params(params), doseq=True)}"
 
     def request(self, endpoint: str, params: dict, *, check: Callable[[bytes], object] | None = None,
-                post: bool | None = None, key_params: dict | None = None) -> bytes:
+                expect: Expected | None = None, post: bool | None = None,
+                key_params: dict | None = None) -> bytes:
         """Body of a good answer, from the cache or the network.
 
-        ``check`` raises on a bad body (malformed/truncated XML, error payload);
-        ``key_params`` replaces ``params`` in the cache key for requests whose
-        params hold a session token (WebEnv).
+        An answer is good when it is no error payload, ``check`` (raising on a
+        bad body: malformed or truncated XML) accepts it and it is what
+        ``expect`` describes (root element, every requested id). Only good
+        answers are cached; a cached entry is checked again on every read and
+        refetched if it no longer passes. An answer lacking some ids raises
+        IncompleteAnswer at once (not retried, not cached). ``key_params``
+        replaces ``params`` in the cache key for requests whose params hold a
+        session token (WebEnv).
         """
-        key = request_key(endpoint, key_params if key_params is not None else params)
+        key_p = key_params if key_params is not None else params
+        key = request_key(endpoint, key_p)
+        self._retry_after = None
         if self.cache is not None:
-            try:
-                body = self.cache.get(key)
-            except CorruptEntry:
-                if self.offline:
-                    raise
-                self.cache.discard(key)
-                body = None
+            body = self._cached(key, endpoint, key_p, check, expect)
             if body is not None:
                 return body
         if self.offline:
             raise EvidenceError(
                 f"offline and not in the PubMed cache ({self.cache.root if self.cache else 'no cache'}): "
-                f"{_short(self.describe(endpoint, key_params or params))}. Fetch it with "
+                f"{_short(self.describe(endpoint, key_p))}. Fetch it with "
                 "`evidence fetch --live` and your email (--email or NCBI_EMAIL).")
         if not self.email:
             raise EvidenceError("NCBI asks every E-utilities user for an email: pass --email "
@@ -126,27 +344,71 @@ class EutilsClient:
         last = "no attempt"
         for attempt in range(self.max_tries):
             if attempt:
-                self.sleep(self._backoff(attempt, last))
+                self.sleep(self._backoff(attempt))
             try:
                 body = self._send(endpoint, params, post)
-                check_json_error(body)
-                if check is not None:
-                    check(body)
+                self._verify(body, endpoint, check, expect)
             except (TransientError, EutilsErrorPayload, DataError) as exc:
                 if isinstance(exc, UnsafeXMLError | UnsupportedRecord):
                     raise
                 last = str(exc)
                 continue
             if self.cache is not None:
-                self.cache.put(key, endpoint, key_params or params, body)
+                self.cache.put(key, endpoint, key_p, body)
             return body
         raise FetchError(f"{endpoint}: gave up after {self.max_tries} tries (last: {last})")
 
-    def _backoff(self, attempt: int, last: str) -> float:
+    def store(self, endpoint: str, params: dict, body: bytes, *, expect: Expected | None = None,
+              check: Callable[[bytes], object] | None = None, note: str = "") -> None:
+        """Cache ``body`` as the answer to ``params`` once it passes the same checks.
+
+        For the part of an incomplete answer that is complete for fewer ids
+        (the request for exactly the ids it holds), so a rerun asks only for
+        the rest.
+        """
+        self._verify(body, endpoint, check, expect)
+        if self.cache is not None:
+            self.cache.put(request_key(endpoint, params), endpoint, params, body, note=note)
+
+    def cached_params(self, endpoint: str) -> list[dict]:
+        """Public params of every cache entry for ``endpoint`` (what an earlier run obtained)."""
+        if self.cache is None:
+            return []
+        return [meta["params"] for meta in self.cache.metas() if meta.get("endpoint") == endpoint
+                and isinstance(meta.get("params"), dict)]
+
+    def _cached(self, key, endpoint, params, check, expect) -> bytes | None:
+        try:
+            body = self.cache.get(key)
+            if body is not None:
+                self._verify(body, endpoint, check, expect)
+            return body
+        except (CorruptEntry, DataError, EutilsErrorPayload, UnsafeXMLError,
+                IncompleteAnswer) as exc:
+            if self.offline:
+                if isinstance(exc, CorruptEntry):
+                    raise
+                raise CorruptEntry(f"cached answer for {_short(self.describe(endpoint, params))} "
+                                   f"is not good ({exc}); refetch it with `evidence fetch "
+                                   "--live`") from exc
+            self.cache.discard(key)  # never trusted: asked again below
+            return None
+
+    @staticmethod
+    def _verify(body: bytes, endpoint: str, check, expect: Expected | None) -> None:
+        check_json_error(body)
+        if expect is not None:
+            expect.verify(body, endpoint)
+        if check is not None:
+            check(body)
+
+    def _backoff(self, attempt: int) -> float:
         retry_after, self._retry_after = self._retry_after, None
         d = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
         d = d / 2 + self.rng() * d / 2  # "equal jitter": never less than half the step
-        return max(d, min(retry_after, self.backoff_max)) if retry_after else d
+        if retry_after is None:
+            return d
+        return max(d, min(retry_after, self.backoff_max))  # the server's wish, bounded
 
     def _send(self, endpoint: str, params: dict, post: bool | None) -> bytes:
         full = dict(params, tool=self.tool, email=self.email)
@@ -160,22 +422,29 @@ class EutilsClient:
                else urllib.request.Request(f"{url}?{data}", method="GET"))
         self.limiter.wait(self.rate)
         self.requests_sent += 1
-        try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                return resp.read()
-        except urllib.error.HTTPError as exc:
-            if exc.code == 429 or exc.code >= 500:
-                ra = exc.headers.get("Retry-After") if exc.headers else None
-                self._retry_after = float(ra) if ra and ra.isdigit() else None
-                raise TransientError(f"HTTP {exc.code}") from None
-            raise EvidenceError(f"{endpoint}: HTTP {exc.code} {exc.reason} for "
-                                f"{_short(self.describe(endpoint, params))}") from None
-        except TimeoutError as exc:
-            raise TransientError(f"timeout after {self.timeout}s") from exc
-        except (http.client.IncompleteRead, http.client.HTTPException, ConnectionError) as exc:
-            raise TransientError(f"connection: {type(exc).__name__}") from exc
-        except urllib.error.URLError as exc:
-            raise TransientError(f"connection: {exc.reason}") from exc
+        with _Deadline(self.deadline) as deadline:
+            opener = urllib.request.build_opener(_HTTPHandler(deadline), _HTTPSHandler(deadline))
+            try:
+                with opener.open(req, timeout=self.timeout) as resp:
+                    body = resp.read()
+            except urllib.error.HTTPError as exc:
+                if exc.code == 429 or exc.code >= 500:
+                    self._retry_after = retry_after_seconds(
+                        exc.headers.get("Retry-After") if exc.headers else None)
+                    raise TransientError(f"HTTP {exc.code}") from None
+                raise EvidenceError(f"{endpoint}: HTTP {exc.code} {exc.reason} for "
+                                    f"{_short(self.describe(endpoint, params))}") from None
+            except (TimeoutError, http.client.HTTPException, ConnectionError, OSError) as exc:
+                if deadline.expired:
+                    raise TransientError(f"no whole answer within the {self.deadline}s "
+                                         "deadline") from exc
+                if isinstance(exc, TimeoutError):
+                    raise TransientError(f"timeout after {self.timeout}s") from exc
+                reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+                raise TransientError(f"connection: {type(exc).__name__}: {reason}") from exc
+            if deadline.expired:  # a close-delimited body cut by the deadline
+                raise TransientError(f"no whole answer within the {self.deadline}s deadline")
+        return body
 
 
 def _short(s: str, n: int = 300) -> str:
