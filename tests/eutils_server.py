@@ -1,17 +1,25 @@
 """A fake E-utilities server on 127.0.0.1 for the PubMed tests and benchmark.
 
 Answers esearch / epost / efetch / elink from synthetic PubmedArticle records
-written here (not copies of NCBI samples), logs every request with its
-arrival time, and injects faults on a schedule: ``429``, ``500``,
-``429-retry-after`` (with ``Retry-After: 2``), ``timeout`` (answers after the client gave up), ``truncate`` (Content-Length
-larger than the body sent), ``cut`` (XML cut short), ``error_xml``
-(``<ERROR>`` with status 200), ``error_json`` (NCBI's JSON rate-limit error,
-echoing the api key), ``reset`` (TCP reset, no answer).
+written here (not copies of NCBI samples), logs every request with the
+time its connection was accepted (``time.time()``, comparable across processes), and injects
+faults on a schedule: ``429``, ``500``, ``429-retry-after`` (with
+``Retry-After: 2``), ``429-retry-date`` (``Retry-After`` as an HTTP-date 2 s
+ahead), ``429-retry-huge`` (``Retry-After: 86400``), ``timeout``/``stall``
+(answers after the client gave up), ``truncate`` (Content-Length larger than
+the body sent), ``cut`` (XML cut short), ``error_xml`` (``<ERROR>`` with
+status 200), ``error_json`` (NCBI's JSON rate-limit error, echoing the api
+key), ``reset`` (TCP reset, no answer), ``xhtml503`` (a well-formed XHTML
+"503 Service Unavailable" page with status 200), ``missing_ids`` (the answer
+leaves out the last two requested ids), ``dribble`` (the whole answer, a few
+bytes at a time, each within the client's socket timeout) and
+``dribble_headers`` (the status line and headers dribbled the same way).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import email.utils
 import json
 import socket
 import struct
@@ -21,6 +29,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 from xml.sax.saxutils import escape
 
+XHTML_503 = (b'<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML '
+             b'1.0 Strict//EN" "http://www.w3.org/TR/xhtml1/DTD/xhtml1-strict.dtd">\n'
+             b'<html xmlns="http://www.w3.org/1999/xhtml"><head><title>503 Service Unavailable'
+             b'</title></head><body><h1>Service Unavailable</h1><p>The server is temporarily '
+             b'unable to service your request.</p></body></html>\n')
 HEAD = ('<?xml version="1.0" ?>\n<!DOCTYPE PubmedArticleSet PUBLIC "-//NLM//DTD PubMedArticle, '
         '1st January 2025//EN" "https://dtd.nlm.nih.gov/ncbi/pubmed/out/pubmed_250101.dtd">\n')
 
@@ -61,7 +74,8 @@ def articles_doc(pmids, known=None) -> bytes:
 class FakeEutils:
     """The server state: known PMIDs, search corpus, fault schedule, request log."""
 
-    def __init__(self, pmids=(), search_corpus=None, timeout_sleep=0.6):
+    def __init__(self, pmids=(), search_corpus=None, timeout_sleep=0.6, dribble_step=0.05,
+                 dribble_bytes=64):
         self.known = {str(p) for p in pmids}
         self.override: dict[str, str] = {}  # pmid -> custom PubmedArticle XML
         self.search_corpus = search_corpus or []  # [(pmid, date)]
@@ -69,8 +83,18 @@ class FakeEutils:
         self.log: list[dict] = []
         self.sessions: dict[str, list[str]] = {}
         self.timeout_sleep = timeout_sleep
+        self.dribble_step, self.dribble_bytes = dribble_step, dribble_bytes
         self._lock = threading.Lock()
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._accepted: dict[int, float] = {}  # id(socket) -> time the server accepted it
+        fake = self
+
+        class Server(ThreadingHTTPServer):
+            def get_request(self):
+                conn, addr = super().get_request()
+                fake._accepted[id(conn)] = time.time()  # arrival, before any handler thread runs
+                return conn, addr
+
+        self.httpd = Server(("127.0.0.1", 0), self._handler())
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
 
@@ -104,7 +128,7 @@ class FakeEutils:
         parts = [self.override.get(p) or article_xml(p) for p in ids if p in self.known]
         return (HEAD + f"<PubmedArticleSet>{''.join(parts)}</PubmedArticleSet>\n").encode()
 
-    def answer(self, endpoint: str, q: dict) -> bytes:
+    def answer(self, endpoint: str, q: dict, fault: str | None = None) -> bytes:
         one = {k: v[0] for k, v in q.items()}
         if endpoint == "efetch":
             if "WebEnv" in one:
@@ -113,6 +137,8 @@ class FakeEutils:
                 ids = ids[start:start + n]
             else:
                 ids = one["id"].split(",")
+            if fault == "missing_ids":
+                ids = ids[:-2]
             return self._article_doc(ids)
         if endpoint == "epost":
             webenv = f"MCID_fake{len(self.sessions)}"
@@ -165,11 +191,23 @@ class FakeEutils:
                 self.wfile.write(body)
                 self.wfile.flush()
 
+            def _dribble(self, body, headers_too):
+                head = (f"HTTP/1.1 200 OK\r\nContent-Type: text/xml; charset=UTF-8\r\n"
+                        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
+                pieces = ([head[i:i + 4] for i in range(0, len(head), 4)] if headers_too
+                          else [head])
+                n = fake.dribble_bytes
+                pieces += [body[i:i + n] for i in range(0, len(body), n)]
+                for piece in pieces:  # bounded: ends with the data or when the peer leaves
+                    self.wfile.write(piece)
+                    time.sleep(fake.dribble_step)
+
             def _serve(self, q, method):
                 endpoint = urlparse(self.path).path.rstrip("/").rsplit("/", 1)[-1]
                 endpoint = endpoint.removesuffix(".fcgi")
                 with fake._lock:
-                    fake.log.append({"t": time.monotonic(), "method": method,
+                    t = fake._accepted.pop(id(self.connection), None) or time.time()
+                    fake.log.append({"t": t, "method": method,
                                      "endpoint": endpoint, "params": q})
                 fault = fake._next_fault(endpoint)
                 self.close_connection = True
@@ -182,6 +220,14 @@ class FakeEutils:
                         self.send_header("Content-Length", "0")
                         self.end_headers()
                         return
+                    if fault in ("429-retry-date", "429-retry-huge"):
+                        when = (email.utils.formatdate(time.time() + 2, usegmt=True)
+                                if fault == "429-retry-date" else "86400")
+                        self.send_response(429)
+                        self.send_header("Retry-After", when)
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                        return
                     if fault == "500":
                         return self._send(500, b"Internal Server Error", "text/plain")
                     if fault == "reset":
@@ -189,8 +235,10 @@ class FakeEutils:
                                                    struct.pack("ii", 1, 0))
                         self.connection.close()
                         return
-                    if fault == "timeout":
+                    if fault in ("timeout", "stall"):
                         time.sleep(fake.timeout_sleep)
+                    if fault == "xhtml503":
+                        return self._send(200, XHTML_503, "application/xhtml+xml")
                     if fault == "error_xml":
                         return self._send(200, b'<?xml version="1.0" ?><eFetchResult><ERROR>'
                                           b"Unable to obtain query #1</ERROR></eFetchResult>")
@@ -199,7 +247,9 @@ class FakeEutils:
                         return self._send(200, json.dumps({
                             "error": "API rate limit exceeded", "api-key": key,
                             "count": "11", "limit": "10"}).encode(), "application/json")
-                    body = fake.answer(endpoint, q)
+                    body = fake.answer(endpoint, q, fault)
+                    if fault in ("dribble", "dribble_headers"):
+                        return self._dribble(body, fault == "dribble_headers")
                     if fault == "truncate":
                         return self._send(200, body[: len(body) // 2], length=len(body))
                     if fault == "cut":

@@ -9,6 +9,7 @@ same conventions (``tool``/``email``/``api_key``, POST for long id lists).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import email.utils
 import fcntl
@@ -22,7 +23,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
@@ -63,45 +64,76 @@ class RateLimiter:
         if slot > now:
             self.sleep(slot - now)
 
+    @contextlib.contextmanager
+    def hold(self, per_second: float) -> Iterator[Callable[[], None]]:
+        """``wait``, then the request is sent; same interface as FileRateLimiter.hold."""
+        self.wait(per_second)
+        yield lambda: None
+
 
 LIMITER = RateLimiter()  # the process-wide limiter when no cache folder is shared
 
 
 class FileRateLimiter:
-    """Spaces request starts 1/rate apart across every process sharing the state file.
+    """Spaces requests 1/rate apart across every process sharing the state file.
 
     NCBI counts requests per address or key, not per process. The file holds
-    the last request times of each rate (JSON); a process takes an exclusive
-    ``flock`` on it, reserves the next free slot, writes it back and releases
-    the lock before sleeping until its slot. Times outside a sane window
-    (a clock step, a damaged file) are ignored.
+    the last send times of each rate (JSON). ``hold`` takes an exclusive
+    ``flock`` on it, sleeps until 1/rate after the last send, and keeps the
+    lock until the request has been written to the socket; the send time is
+    then recorded and the lock released, so a request delayed before sending
+    (connecting, a busy machine) pushes the next one back instead of arriving
+    just before it. Times outside a sane window (a clock step, a damaged
+    file) are ignored.
     """
 
-    WINDOW = 60.0  # seconds: reservations further ahead or behind are not believed
+    WINDOW = 60.0  # seconds: recorded times further ahead or behind are not believed
 
     def __init__(self, path: str | os.PathLike, clock: Callable[[], float] = time.time,
                  sleep: Callable[[float], None] = time.sleep):
         self.path, self.clock, self.sleep = Path(path), clock, sleep
 
     def wait(self, per_second: float) -> None:
+        """Wait for a slot and count it as used now (for callers that send at once)."""
+        with self.hold(per_second):
+            pass
+
+    @contextlib.contextmanager
+    def hold(self, per_second: float) -> Iterator[Callable[[], None]]:
+        """Wait for a slot; yields ``sent()``, to call once the request is written."""
         bucket, step = f"{per_second:g}/s", 1.0 / per_second
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        done = False
+
+        def sent() -> None:
+            nonlocal done
+            if done:
+                return
+            done = True
+            try:
+                now = self.clock()
+                state = _read_state(fd)
+                times = [t for t in state.get(bucket, []) if isinstance(t, int | float)
+                         and now - self.WINDOW <= t <= now + self.WINDOW]
+                state[bucket] = sorted(times + [now])[-10:]
+                data = json.dumps(state, sort_keys=True).encode()
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, data, 0)
+            finally:
+                os.close(fd)  # releases the lock
+
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             now = self.clock()
-            state = _read_state(fd)
-            times = [t for t in state.get(bucket, []) if isinstance(t, int | float)
-                     and now - self.WINDOW <= t <= now + self.WINDOW]
-            slot = max([now] + [t + step for t in times])
-            state[bucket] = sorted(times + [slot])[-10:]
-            data = json.dumps(state, sort_keys=True).encode()
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, data, 0)
+            last = [t for t in _read_state(fd).get(bucket, []) if isinstance(t, int | float)
+                    and now - self.WINDOW <= t <= now + self.WINDOW]
+            slot = max([now] + [t + step for t in last])
+            if slot > now:
+                self.sleep(slot - now)
+            yield sent
         finally:
-            os.close(fd)  # releases the lock
-        if slot > now:
-            self.sleep(slot - now)
+            sent()
 
 
 def _read_state(fd: int) -> dict:
@@ -208,8 +240,8 @@ class _Deadline:
     a few bytes at a time never times out; this bounds the whole request.
     """
 
-    def __init__(self, seconds: float):
-        self.seconds, self.expired = seconds, False
+    def __init__(self, seconds: float, on_sent: Callable[[], None] = lambda: None):
+        self.seconds, self.expired, self.on_sent = seconds, False, on_sent
         self._socks: list[socket.socket] = []
         self._lock = threading.Lock()
         self._timer = threading.Timer(seconds, self._fire)
@@ -253,6 +285,12 @@ def _watched(base: type[http.client.HTTPConnection]) -> type:
         def connect(self):
             super().connect()
             self._deadline.add(self.sock)
+
+        def endheaders(self, *args, **kw):
+            try:
+                super().endheaders(*args, **kw)
+            finally:
+                self._deadline.on_sent()  # the request is written: the rate slot is used
 
     return Connection
 
@@ -377,21 +415,42 @@ class EutilsClient:
         return [meta["params"] for meta in self.cache.metas() if meta.get("endpoint") == endpoint
                 and isinstance(meta.get("params"), dict)]
 
-    def _cached(self, key, endpoint, params, check, expect) -> bytes | None:
+    def cached(self, endpoint: str, params: dict, *, check: Callable[[bytes], object] | None = None,
+               expect: Expected | None = None) -> bytes | None:
+        """The cached answer to a request if it is still good, else None (nothing is sent).
+
+        A bad entry is discarded; one that lacks some ids is discarded and
+        raised as IncompleteAnswer, so the caller can keep the part it holds.
+        Offline, a bad entry is an error (nothing could replace it).
+        """
+        if self.cache is None:
+            return None
+        return self._cached(request_key(endpoint, params), endpoint, params, check, expect,
+                            partial=True)
+
+    def _cached(self, key, endpoint, params, check, expect, partial=False) -> bytes | None:
         try:
             body = self.cache.get(key)
             if body is not None:
                 self._verify(body, endpoint, check, expect)
             return body
-        except (CorruptEntry, DataError, EutilsErrorPayload, UnsafeXMLError,
-                IncompleteAnswer) as exc:
+        except IncompleteAnswer:
+            self.cache.discard(key)
+            if partial:
+                raise
+            if self.offline:
+                raise CorruptEntry(f"cached answer for {_short(self.describe(endpoint, params))} "
+                                   "lacks requested ids; refetch with `evidence fetch --live`"
+                                   ) from None
+            return None
+        except (CorruptEntry, DataError, EutilsErrorPayload, UnsafeXMLError) as exc:
             if self.offline:
                 if isinstance(exc, CorruptEntry):
                     raise
                 raise CorruptEntry(f"cached answer for {_short(self.describe(endpoint, params))} "
                                    f"is not good ({exc}); refetch it with `evidence fetch "
                                    "--live`") from exc
-            self.cache.discard(key)  # never trusted: asked again below
+            self.cache.discard(key)  # never trusted: asked again
             return None
 
     @staticmethod
@@ -420,9 +479,8 @@ class EutilsClient:
             post = len(data) > 1500
         req = (urllib.request.Request(url, data=data.encode(), method="POST") if post
                else urllib.request.Request(f"{url}?{data}", method="GET"))
-        self.limiter.wait(self.rate)
         self.requests_sent += 1
-        with _Deadline(self.deadline) as deadline:
+        with self.limiter.hold(self.rate) as sent, _Deadline(self.deadline, sent) as deadline:
             opener = urllib.request.build_opener(_HTTPHandler(deadline), _HTTPSHandler(deadline))
             try:
                 with opener.open(req, timeout=self.timeout) as resp:

@@ -139,7 +139,11 @@ def fetch_records(client: EutilsClient, pmids, *, batch_size: int = GET_MAX_IDS,
 
 
 def _from_cache(client: EutilsClient, ids: list[str], out: dict) -> None:
-    """Records from cached id-list answers that hold only wanted ids (each answer re-checked)."""
+    """Records from cached id-list answers that hold only wanted ids, each checked again.
+
+    A bad entry is dropped (its ids are asked for again); one lacking ids,
+    left by an older version, is replaced by the part it holds.
+    """
     wanted = set(ids)
     for params in sorted(client.cached_params("efetch"), key=lambda p: p.get("id", "")):
         if set(params) != {"db", "id", "retmode"} or params["db"] != "pubmed" \
@@ -149,10 +153,15 @@ def _from_cache(client: EutilsClient, ids: list[str], out: dict) -> None:
         if not set(got) <= wanted or any(p in out for p in got):
             continue
         try:
-            body = client.request("efetch", _id_params(got), expect=pubmed_expected(got),
-                                  post=len(got) > GET_MAX_IDS)
-        except (IncompleteAnswer, FetchError):
-            continue  # the entry was bad and could not be refetched whole: asked for below
+            body = client.cached("efetch", _id_params(got), expect=pubmed_expected(got))
+        except IncompleteAnswer as inc:
+            body = inc.body
+            if inc.held:
+                client.store("efetch", _id_params(inc.held), body,
+                             expect=pubmed_expected(inc.held),
+                             note=f"the part held of a cached answer lacking {len(inc.missing)} ids")
+        if body is None:
+            continue
         for rec in parse_articles(body):
             out[rec.pmid] = rec
 
