@@ -55,14 +55,14 @@ def search(client: EutilsClient, term: str, *, mindate: dt.date | None = None,
     fmt = "%Y/%m/%d"
     res = esearch(client, term, retmax=cap, mindate=lo.strftime(fmt), maxdate=hi.strftime(fmt))
     if res.count <= cap:
-        return sorted(set(res.ids), key=int)
+        return _normalise(res.ids)
     if lo >= hi:
         raise EvidenceError(f"esearch {term!r}: {res.count} hits on the single day {lo}, "
                             f"over the {cap}-id cap; narrow the query")
     mid = lo + (hi - lo) // 2
     ids = search(client, term, mindate=lo, maxdate=mid, cap=cap)
     ids += search(client, term, mindate=mid + dt.timedelta(days=1), maxdate=hi, cap=cap)
-    return sorted(set(ids), key=int)
+    return _normalise(ids)
 
 
 def epost(client: EutilsClient, ids: list[str]) -> PostResult:

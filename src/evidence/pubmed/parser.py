@@ -79,8 +79,16 @@ def refuse_entity_refs(el, name: str = "<xml>") -> None:
 
 
 def _syntax_error(exc: etree.XMLSyntaxError, name: str) -> EvidenceError:
-    """libxml2 stops entity bombs and undefined entities itself: report those as refused."""
+    """libxml2 stops entity bombs and undefined entities itself: report those as refused.
+
+    The last fatal error of the parser's log is the cause (a streaming parse
+    may report only "no element found").
+    """
     msg = str(exc)
+    fatals = exc.error_log.filter_from_fatals() if getattr(exc, "error_log", None) else []
+    if fatals:
+        last = fatals[-1]
+        msg = f"{last.message.strip()}, line {last.line}, column {last.column}"
     if "entit" in msg.lower() or "amplification" in msg.lower():
         return UnsafeXMLError(f"{name}: entity use refused ({msg})")
     return DataError(f"malformed XML: {msg}", file=name)
@@ -94,6 +102,7 @@ def root_tag(data: bytes, name: str = "<response>") -> str:
 def _peek_root(fh, name: str) -> str:
     """Root tag of a seekable binary file, parsed up to the root's start; rewinds the file."""
     pos = fh.tell()
+    etree.clear_error_log()  # the log read by _syntax_error is this thread's, shared by parses
     try:
         for _event, el in etree.iterparse(fh, events=("start",), **_SAFE):
             check_doctype(el.getroottree(), name)
@@ -280,6 +289,7 @@ def iter_articles(source) -> Iterator[PubmedRecord]:
         if root not in (ARTICLE_SET, "eFetchResult"):
             raise DataError(f"not a {ARTICLE_SET}: the root element is <{root}>", file=name)
         reader = _PruningReader(fh)
+        etree.clear_error_log()
         context = etree.iterparse(reader, events=("start", "end"),
                                   tag=(root, "PubmedArticle", "PubmedBookArticle", "ERROR"),
                                   **_SAFE)
@@ -314,6 +324,7 @@ def parse_articles(source) -> list[PubmedRecord]:
 
 def parse_xml(data: bytes, name: str = "<response>"):
     """Parse a small XML document safely and return its root element."""
+    etree.clear_error_log()
     try:
         root = etree.fromstring(data, etree.XMLParser(**_SAFE))
     except etree.XMLSyntaxError as exc:
