@@ -78,6 +78,7 @@ class FakeEutils:
                  dribble_bytes=64):
         self.known = {str(p) for p in pmids}
         self.override: dict[str, str] = {}  # pmid -> custom PubmedArticle XML
+        self.fixed: dict[str, bytes] = {}  # endpoint -> this body whatever is asked
         self.search_corpus = search_corpus or []  # [(pmid, date)]
         self.faults: list[tuple[str, str | None]] = []  # (endpoint or "*", fault)
         self.log: list[dict] = []
@@ -129,6 +130,8 @@ class FakeEutils:
         return (HEAD + f"<PubmedArticleSet>{''.join(parts)}</PubmedArticleSet>\n").encode()
 
     def answer(self, endpoint: str, q: dict, fault: str | None = None) -> bytes:
+        if endpoint in self.fixed:
+            return self.fixed[endpoint]
         one = {k: v[0] for k, v in q.items()}
         if endpoint == "efetch":
             if "WebEnv" in one:
