@@ -1,4 +1,4 @@
-"""E-utilities transport: rate limit, deadline, retries, checked cache, offline replay.
+"""E-utilities client: rate limit, deadline, retries, checked cache, offline replay.
 
 Why not ``Bio.Entrez``'s own transport: it passes no timeout to urlopen,
 retries 429 after a fixed pause with no backoff, and its rate limit is a
@@ -9,23 +9,14 @@ same conventions (``tool``/``email``/``api_key``, POST for long id lists).
 
 from __future__ import annotations
 
-import contextlib
-import datetime as dt
-import email.utils
-import fcntl
-import functools
 import http.client
-import json
 import os
 import random
-import socket
-import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import urlencode
 
 from evidence.errors import DataError, EvidenceError
@@ -37,127 +28,21 @@ from evidence.pubmed.parser import (
     check_json_error,
     root_tag,
 )
+from evidence.pubmed.ratelimit import (
+    LIMITER,
+    RATE_FILE,
+    RATE_NO_KEY,
+    RATE_WITH_KEY,
+    FileRateLimiter,
+    RateLimiter,
+)
+from evidence.pubmed.transport import Deadline, opener, retry_after_seconds
 
 DEFAULT_URL = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
-RATE_NO_KEY, RATE_WITH_KEY = 3.0, 10.0  # NCBI's limits, requests per second
-RATE_FILE = ".eutils-rate"  # beside the cache: the state every process of the user shares
 
 
 def base_url() -> str:
     return os.environ.get("EVIDENCE_EUTILS_URL", DEFAULT_URL)
-
-
-class RateLimiter:
-    """Spaces request starts at least 1/rate apart, across the threads that share it."""
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep):
-        self.clock, self.sleep = clock, sleep
-        self._lock = threading.Lock()
-        self._next = float("-inf")
-
-    def wait(self, per_second: float) -> None:
-        with self._lock:
-            now = self.clock()
-            slot = max(now, self._next)
-            self._next = slot + 1.0 / per_second
-        if slot > now:
-            self.sleep(slot - now)
-
-    @contextlib.contextmanager
-    def hold(self, per_second: float) -> Iterator[Callable[[], None]]:
-        """``wait``, then the request is sent; same interface as FileRateLimiter.hold."""
-        self.wait(per_second)
-        yield lambda: None
-
-
-LIMITER = RateLimiter()  # the process-wide limiter when no cache folder is shared
-
-
-class FileRateLimiter:
-    """Spaces requests 1/rate apart across every process sharing the state file.
-
-    NCBI counts requests per address or key, not per process. The file holds
-    the last send times of each rate (JSON). ``hold`` takes an exclusive
-    ``flock`` on it, sleeps until 1/rate after the last send, and keeps the
-    lock until the request has been written to the socket; the send time is
-    then recorded and the lock released, so a request delayed before sending
-    (connecting, a busy machine) pushes the next one back instead of arriving
-    just before it. Times outside a sane window (a clock step, a damaged
-    file) are ignored.
-    """
-
-    WINDOW = 60.0  # seconds: recorded times further ahead or behind are not believed
-
-    def __init__(self, path: str | os.PathLike, clock: Callable[[], float] = time.time,
-                 sleep: Callable[[float], None] = time.sleep):
-        self.path, self.clock, self.sleep = Path(path), clock, sleep
-
-    def wait(self, per_second: float) -> None:
-        """Wait for a slot and count it as used now (for callers that send at once)."""
-        with self.hold(per_second):
-            pass
-
-    @contextlib.contextmanager
-    def hold(self, per_second: float) -> Iterator[Callable[[], None]]:
-        """Wait for a slot; yields ``sent()``, to call once the request is written."""
-        bucket, step = f"{per_second:g}/s", 1.0 / per_second
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        done = False
-
-        def sent() -> None:
-            nonlocal done
-            if done:
-                return
-            done = True
-            try:
-                now = self.clock()
-                state = _read_state(fd)
-                times = [t for t in state.get(bucket, []) if isinstance(t, int | float)
-                         and now - self.WINDOW <= t <= now + self.WINDOW]
-                state[bucket] = sorted(times + [now])[-10:]
-                data = json.dumps(state, sort_keys=True).encode()
-                os.ftruncate(fd, 0)
-                os.pwrite(fd, data, 0)
-            finally:
-                os.close(fd)  # releases the lock
-
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            now = self.clock()
-            last = [t for t in _read_state(fd).get(bucket, []) if isinstance(t, int | float)
-                    and now - self.WINDOW <= t <= now + self.WINDOW]
-            slot = max([now] + [t + step for t in last])
-            if slot > now:
-                self.sleep(slot - now)
-            yield sent
-        finally:
-            sent()
-
-
-def _read_state(fd: int) -> dict:
-    try:
-        state = json.loads(os.pread(fd, 65536, 0) or b"{}")
-    except ValueError:
-        return {}
-    return state if isinstance(state, dict) else {}
-
-
-def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
-    """Seconds a ``Retry-After`` header asks for: delta-seconds or an HTTP-date; None if neither."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isascii() and value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 class TransientError(EvidenceError):
@@ -231,91 +116,6 @@ def _title(body: bytes) -> str:
     if 0 <= a < b:
         return f" ({body[a + 7:b].decode('utf-8', 'replace').strip()[:80]})"
     return ""
-
-
-class _Deadline:
-    """Shuts a request's sockets down when its deadline passes.
-
-    urllib's ``timeout`` bounds each socket operation, so an answer dribbled
-    a few bytes at a time never times out; this bounds the whole request.
-    """
-
-    def __init__(self, seconds: float, on_sent: Callable[[], None] = lambda: None):
-        self.seconds, self.expired, self.on_sent = seconds, False, on_sent
-        self._socks: list[socket.socket] = []
-        self._lock = threading.Lock()
-        self._timer = threading.Timer(seconds, self._fire)
-        self._timer.daemon = True
-
-    def __enter__(self) -> _Deadline:
-        self._timer.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._timer.cancel()
-
-    def add(self, sock: socket.socket) -> None:
-        with self._lock:
-            self._socks.append(sock)
-            expired = self.expired
-        if expired:
-            _shut(sock)
-
-    def _fire(self) -> None:
-        with self._lock:
-            self.expired = True
-            socks = list(self._socks)
-        for sock in socks:
-            _shut(sock)
-
-
-def _shut(sock: socket.socket) -> None:
-    try:  # the plain socket's shutdown, also under TLS: wakes a blocked read in another thread
-        socket.socket.shutdown(sock, socket.SHUT_RDWR)
-    except OSError:
-        pass
-
-
-def _watched(base: type[http.client.HTTPConnection]) -> type:
-    class Connection(base):
-        def __init__(self, *args, deadline: _Deadline, **kw):
-            super().__init__(*args, **kw)
-            self._deadline = deadline
-
-        def connect(self):
-            super().connect()
-            self._deadline.add(self.sock)
-
-        def endheaders(self, *args, **kw):
-            try:
-                super().endheaders(*args, **kw)
-            finally:
-                self._deadline.on_sent()  # the request is written: the rate slot is used
-
-    return Connection
-
-
-_HTTPConnection = _watched(http.client.HTTPConnection)
-_HTTPSConnection = _watched(http.client.HTTPSConnection)
-
-
-class _HTTPHandler(urllib.request.HTTPHandler):
-    def __init__(self, deadline: _Deadline):
-        super().__init__()
-        self.deadline = deadline
-
-    def http_open(self, req):
-        return self.do_open(functools.partial(_HTTPConnection, deadline=self.deadline), req)
-
-
-class _HTTPSHandler(urllib.request.HTTPSHandler):
-    def __init__(self, deadline: _Deadline):
-        super().__init__()
-        self.deadline = deadline
-
-    def https_open(self, req):
-        return self.do_open(functools.partial(_HTTPSConnection, deadline=self.deadline), req,
-                            context=self._context)
 
 
 class EutilsClient:
@@ -480,10 +280,9 @@ class EutilsClient:
         req = (urllib.request.Request(url, data=data.encode(), method="POST") if post
                else urllib.request.Request(f"{url}?{data}", method="GET"))
         self.requests_sent += 1
-        with self.limiter.hold(self.rate) as sent, _Deadline(self.deadline, sent) as deadline:
-            opener = urllib.request.build_opener(_HTTPHandler(deadline), _HTTPSHandler(deadline))
+        with self.limiter.hold(self.rate) as sent, Deadline(self.deadline, sent) as deadline:
             try:
-                with opener.open(req, timeout=self.timeout) as resp:
+                with opener(deadline).open(req, timeout=self.timeout) as resp:
                     body = resp.read()
             except urllib.error.HTTPError as exc:
                 if exc.code == 429 or exc.code >= 500:
