@@ -1,8 +1,11 @@
 """A fake E-utilities server on 127.0.0.1 for the PubMed tests and benchmark.
 
 Answers esearch / epost / efetch / elink from synthetic PubmedArticle records
-written here (not copies of NCBI samples), logs every request with the
-time its connection was accepted (``time.time()``, comparable across processes), and injects
+written here (not copies of NCBI samples), logs every request with its
+arrival time (``time.time()``, comparable across processes: the kernel's
+receive timestamp of its first byte where Linux gives one, else the time
+the connection was accepted, so a busy server thread does not skew the
+spacing measured between requests), and injects
 faults on a schedule: ``429``, ``500``, ``429-retry-after`` (with
 ``Retry-After: 2``), ``429-retry-date`` (``Retry-After`` as an HTTP-date 2 s
 ahead), ``429-retry-huge`` (``Retry-After: 86400``), ``timeout``/``stall``
@@ -28,6 +31,24 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 from xml.sax.saxutils import escape
+
+SO_TIMESTAMPING = getattr(socket, "SO_TIMESTAMPING", 37)
+TS_RX_SOFTWARE = (1 << 3) | (1 << 4)  # SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE
+
+
+def kernel_arrival(conn: socket.socket) -> float | None:
+    """The kernel's receive time of the first unread byte on ``conn`` (peeked), if it has one."""
+    try:
+        _data, anc, _flags, _addr = conn.recvmsg(1, 1024, socket.MSG_PEEK)
+    except OSError:
+        return None
+    for level, kind, data in anc:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPING and len(data) >= 16:
+            sec, nsec = struct.unpack("qq", data[:16])
+            if sec:
+                return sec + nsec / 1e9
+    return None
+
 
 XHTML_503 = (b'<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML '
              b'1.0 Strict//EN" "http://www.w3.org/TR/xhtml1/DTD/xhtml1-strict.dtd">\n'
@@ -96,6 +117,10 @@ class FakeEutils:
                 return conn, addr
 
         self.httpd = Server(("127.0.0.1", 0), self._handler())
+        try:  # kernel receive timestamps, inherited by accepted sockets (Linux)
+            self.httpd.socket.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPING, TS_RX_SOFTWARE)
+        except OSError:
+            pass
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
 
@@ -178,6 +203,10 @@ class FakeEutils:
             def log_message(self, *args):  # quiet
                 pass
 
+            def handle(self):
+                self.arrival = kernel_arrival(self.connection)
+                super().handle()
+
             def do_GET(self):
                 self._serve(parse_qs(urlparse(self.path).query), "GET")
 
@@ -209,7 +238,9 @@ class FakeEutils:
                 endpoint = urlparse(self.path).path.rstrip("/").rsplit("/", 1)[-1]
                 endpoint = endpoint.removesuffix(".fcgi")
                 with fake._lock:
-                    t = fake._accepted.pop(id(self.connection), None) or time.time()
+                    accepted = fake._accepted.pop(id(self.connection), None)
+                    t = self.arrival or accepted or time.time()
+                    self.arrival = None  # one request per connection (Connection: close)
                     fake.log.append({"t": t, "method": method,
                                      "endpoint": endpoint, "params": q})
                 fault = fake._next_fault(endpoint)

@@ -66,6 +66,11 @@ class FileRateLimiter:
                  sleep: Callable[[float], None] = time.sleep):
         self.path, self.clock, self.sleep = Path(path), clock, sleep
 
+    def _recent(self, state: dict, bucket: str, now: float) -> list[float]:
+        times = state.get(bucket)
+        return [t for t in times if isinstance(t, int | float)
+                and now - self.WINDOW <= t <= now + self.WINDOW] if isinstance(times, list) else []
+
     def wait(self, per_second: float) -> None:
         """Wait for a slot and count it as used now (for callers that send at once)."""
         with self.hold(per_second):
@@ -87,9 +92,7 @@ class FileRateLimiter:
             try:
                 now = self.clock()
                 state = _read_state(fd)
-                times = [t for t in state.get(bucket, []) if isinstance(t, int | float)
-                         and now - self.WINDOW <= t <= now + self.WINDOW]
-                state[bucket] = sorted(times + [now])[-10:]
+                state[bucket] = sorted(self._recent(state, bucket, now) + [now])[-10:]
                 data = json.dumps(state, sort_keys=True).encode()
                 os.ftruncate(fd, 0)
                 os.pwrite(fd, data, 0)
@@ -98,10 +101,12 @@ class FileRateLimiter:
 
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(fd)
+            raise
+        try:
             now = self.clock()
-            last = [t for t in _read_state(fd).get(bucket, []) if isinstance(t, int | float)
-                    and now - self.WINDOW <= t <= now + self.WINDOW]
-            slot = max([now] + [t + step for t in last])
+            slot = max([now] + [t + step for t in self._recent(_read_state(fd), bucket, now)])
             if slot > now:
                 self.sleep(slot - now)
             yield sent
