@@ -6,7 +6,10 @@ import datetime as dt
 import threading
 
 import pytest
-from eutils_server import FakeEutils  # tests/ is on sys.path (rootdir-relative, no package)
+from eutils_server import (  # tests/ is on sys.path (rootdir-relative, no package)
+    FakeEutils,
+    articles_doc,
+)
 
 from evidence.errors import EvidenceError
 from evidence.pubmed import eutils
@@ -98,14 +101,14 @@ def test_give_up_lists_missing_ids_then_resume_skips_cached_batches(tmp_path):
         srv.schedule("efetch", None, "500", "500", "500")
         with pytest.raises(FetchError) as err:
             eutils.fetch_records(client(srv, cache, max_tries=3), IDS)
-        assert err.value.missing == IDS[200:]
-        assert "250 ids still missing: 1200, 1201" in str(err.value)
+        assert err.value.missing == IDS[200:400]  # the failed batch; the next one still fetched
+        assert "200 ids still missing: 1200, 1201" in str(err.value)
         n_before = len(srv.requests("efetch"))
         got = eutils.fetch_records(client(srv, cache), IDS)
         resumed = srv.requests("efetch")[n_before:]
     assert len(got) == 450
     firsts = [r["params"]["id"][0].split(",")[0] for r in resumed]
-    assert firsts == ["1200", "1400"]  # the cached first batch was not asked again
+    assert firsts == ["1200"]  # the cached first and third batches were not asked again
 
 
 def test_offline_replays_cache_and_explains_a_miss(tmp_path, clean):
@@ -226,3 +229,43 @@ def test_unparseable_kinds_are_not_retried(tmp_path):
             eutils.fetch_records(client(srv, tmp_path), ["1000"])
         assert len(srv.requests("efetch")) == 1
     assert ResponseCache(tmp_path).entries() == []
+
+
+PMC_SET = ('<?xml version="1.0"?><pmc-articleset>{}</pmc-articleset>')
+PMC_ART = ('<article><front><article-meta><article-id pub-id-type="pmc">{}</article-id>'
+           '</article-meta></front></article>')
+
+
+def _pmcids(body: bytes) -> list[str]:
+    from evidence.pubmed.parser import parse_xml
+
+    return [e.text for e in parse_xml(body).iterfind(".//article-id[@pub-id-type='pmc']")]
+
+
+def test_cache_rule_is_the_callers_root_and_ids(tmp_path):
+    """Another database (PMC full text): the caller names the root and how to find its ids."""
+    from evidence.pubmed.client import Expected, IncompleteAnswer
+
+    cache = ResponseCache(tmp_path)
+    params = {"db": "pmc", "id": "PMC1,PMC2", "retmode": "xml"}
+    expect = Expected("pmc-articleset", ("PMC1", "PMC2"), ids_of=_pmcids)
+    checked = []
+    with FakeEutils() as srv:
+        srv.fixed["efetch"] = PMC_SET.format(PMC_ART.format("PMC1")).encode()
+        c = client(srv, tmp_path)
+        with pytest.raises(IncompleteAnswer) as err:
+            c.request("efetch", params, expect=expect, check=checked.append)
+        assert err.value.missing == ["PMC2"] and err.value.held == ["PMC1"]
+        assert cache.entries() == []  # lacking an id: not cached
+        srv.fixed["efetch"] = articles_doc(["1000"])  # a good answer, of the wrong database
+        with pytest.raises(FetchError, match="expected a <pmc-articleset> answer"):
+            client(srv, tmp_path, max_tries=2).request("efetch", params, expect=expect)
+        assert cache.entries() == []
+        good = PMC_SET.format(PMC_ART.format("PMC1") + PMC_ART.format("PMC2")).encode()
+        srv.fixed["efetch"] = good
+        assert c.request("efetch", params, expect=expect, check=checked.append) == good
+        n = len(srv.log)
+        assert c.request("efetch", params, expect=expect, check=checked.append) == good
+        assert len(srv.log) == n  # replayed from the cache, after checking it again
+    assert checked == [good, good]  # the caller's own check ran on the answer and the replay
+    assert len(cache.entries()) == 1

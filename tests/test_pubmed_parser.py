@@ -34,7 +34,7 @@ def quirks():
 
 
 def test_inline_markup_flattened_nothing_lost(quirks):
-    r = quirks["900000001"]
+    r = quirks["99000001"]
     assert r.title == "Effect of Swedish massage on CO2 and the 10th percentile: a pilot trial."
     assert r.abstract[1].text == "HARS fell by 2.5 points (95% CI 1.0 to 4.0)."
     assert r.abstract[0].text == "Anxiety is common."  # whitespace runs collapsed
@@ -42,19 +42,19 @@ def test_inline_markup_flattened_nothing_lost(quirks):
 
 def test_authors_collective_suffix_invalid_and_editors(quirks):
     # ValidYN="N" names and the editors' list are not authors; collective name verbatim (flattened)
-    assert quirks["900000001"].authors == ["Müller J", "Smith JA Jr", "Massage Research Consortium"]
-    assert quirks["900000002"].authors == ["Nakamura Kei"]  # no Initials: ForeName kept
-    assert quirks["900000003"].authors == []
+    assert quirks["99000001"].authors == ["Müller J", "Smith JA Jr", "Massage Research Consortium"]
+    assert quirks["99000002"].authors == ["Nakamura Kei"]  # no Initials: ForeName kept
+    assert quirks["99000003"].authors == []
 
 
 def test_dates_season_medlinedate_and_none(quirks):
-    assert quirks["900000001"].year == 2004  # Year + Season
-    assert quirks["900000002"].year == 1998  # MedlineDate "1998 Dec-1999 Jan"
-    assert quirks["900000003"].year is None  # Season only, no year anywhere
+    assert quirks["99000001"].year == 2004  # Year + Season
+    assert quirks["99000002"].year == 1998  # MedlineDate "1998 Dec-1999 Jan"
+    assert quirks["99000003"].year is None  # Season only, no year anywhere
 
 
 def test_ids_pages_and_reference_list_not_leaking(quirks):
-    a, b, c = quirks["900000001"], quirks["900000002"], quirks["900000003"]
+    a, b, c = quirks["99000001"], quirks["99000002"], quirks["99000003"]
     assert (a.doi, a.pmcid) == ("10.9999/eloc.only", None)  # ELocationID; refs' ids ignored
     assert (b.doi, b.pmcid) == ("10.9999/idlist.wins", "PMC7654321")
     assert a.pages == "101-109" and b.pages == "e12-e19" and c.pages is None
@@ -63,17 +63,17 @@ def test_ids_pages_and_reference_list_not_leaking(quirks):
 
 
 def test_mesh_qualifiers_and_abstract_sections(quirks):
-    a = quirks["900000001"].to_dict()
+    a = quirks["99000001"].to_dict()
     assert a["mesh"] == [
         {"descriptor": "Anxiety Disorders", "major": False,
          "qualifiers": [{"name": "therapy", "major": True},
                         {"name": "physiopathology", "major": False}]},
         {"descriptor": "Massage", "major": True, "qualifiers": []}]
     assert [s["label"] for s in a["abstract"]] == ["BACKGROUND", "RESULTS"]
-    assert quirks["900000002"].to_dict()["abstract"] == [
+    assert quirks["99000002"].to_dict()["abstract"] == [
         {"label": None, "text": "One unlabelled paragraph."}]
-    assert quirks["900000003"].abstract == []
-    assert quirks["900000001"].publication_types == ["Randomized Controlled Trial",
+    assert quirks["99000003"].abstract == []
+    assert quirks["99000001"].publication_types == ["Randomized Controlled Trial",
                                                      "Journal Article"]
 
 
@@ -121,7 +121,7 @@ def test_cli_parse_prints_one_json_record_per_line(capsys):
     assert run_pubmed(parser.parse_args(["parse", str(FIX / "quirks.xml")])) == 0
     lines = capsys.readouterr().out.splitlines()
     recs = [json.loads(line) for line in lines]
-    assert [r["pmid"] for r in recs] == ["900000001", "900000002", "900000003"]
+    assert [r["pmid"] for r in recs] == ["99000001", "99000002", "99000003"]
     assert list(recs[0]) == ["pmid", "title", "authors", "journal", "year", "volume", "issue",
                              "pages", "doi", "pmcid", "publication_types", "mesh"]
 

@@ -217,3 +217,82 @@ def test_project_snapshot_is_valid():
     records = load_snapshot(paths.RECORDS)
     check_studies(records, paths.EXTRACTION / "studies.csv")
     assert dumps(records) == paths.RECORDS.read_text(encoding="utf-8")  # deterministic form
+
+
+# --- one PMID rule everywhere (issue 17) ------------------------------------------------------
+
+@pytest.mark.parametrize(("text", "ok"), [
+    ("1", True), ("4242", True), ("12345678", True), ("123456789", False), ("0", False),
+    ("01000", False), ("１０００", False), ("1²", False), ("²", False), ("١٢٣", False),
+    ("12a", False), ("", False), (" 12", False), ("12\n", False), ("1_000", False),
+    ("+12", False), ("1e3", False), (None, False), (1000, False)])
+def test_valid_pmid(text, ok):
+    from evidence.pubmed import normalise_pmid, valid_pmid
+
+    assert valid_pmid(text) is ok
+    if ok:
+        assert normalise_pmid(f" {text}\n") == text
+    elif text in (" 12", "12\n"):  # valid once the surrounding blanks are stripped
+        assert normalise_pmid(text) == "12"
+    else:
+        with pytest.raises(ValueError, match="not a PMID"):
+            normalise_pmid(text)
+
+
+@pytest.mark.parametrize("pmid", ["１０００", "1²", "01000"])
+def test_live_fetch_rejects_non_ascii_pmids_with_locator(ws, server, pmid):
+    (ws / "studies.csv").write_text(f"study_id,pmid\nfake1000,1000\nbad,{pmid}\n",
+                                    encoding="utf-8")
+    for extra in (("--live", "--email", "t@example.org", "--yes"), ()):
+        with pytest.raises(DataError) as err:
+            run_fetch(fetch_args(ws, *extra))
+        assert (err.value.row, err.value.field) == (3, "pmid")
+        assert "studies.csv" in str(err.value) and "not a PMID" in str(err.value)
+    assert server.log == []  # rejected before any request
+
+
+def test_snapshot_and_fetch_records_use_the_same_rule(ws):
+    from evidence.pubmed import eutils
+    from evidence.pubmed.client import EutilsClient
+
+    ls = lines(ws)
+    d = json.loads(ls[0])
+    d["pmid"] = "１０００"
+    (ws / "records.jsonl").write_text(json.dumps(d, ensure_ascii=False) + "\n" + "\n".join(ls[1:])
+                                      + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match="1-8 ASCII digits") as err:
+        load_snapshot(ws / "records.jsonl")
+    assert (err.value.row, err.value.field) == (1, "pmid")
+    with pytest.raises(EvidenceError, match="not PMIDs"):
+        eutils.fetch_records(EutilsClient("t@example.org", url="http://127.0.0.1:9/"), ["1²"])
+
+
+# --- files replaced whole keep their mode (issue 17) ------------------------------------------
+
+def _mode(p) -> int:
+    return p.stat().st_mode & 0o777
+
+
+def test_rewritten_files_keep_their_mode_and_new_ones_follow_umask(ws, server, monkeypatch):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        snap, derived = ws / "records.jsonl", ws / "derived"
+        assert run_fetch(fetch_args(ws)) == 0  # offline: writes the exports anew
+        assert _mode(derived / "references.bib") == _mode(derived / "references.ris") == 0o644
+        snap.chmod(0o640)
+        (derived / "references.bib").chmod(0o664)
+        (derived / "references.ris").chmod(0o604)
+        assert run_fetch(fetch_args(ws, "--live", "--email", "t@example.org", "--yes")) == 0
+        assert "efetch" in snap.read_text()  # really rewritten
+        assert _mode(snap) == 0o640
+        assert _mode(derived / "references.bib") == 0o664
+        assert _mode(derived / "references.ris") == 0o604
+        cache_files = [f for f in (ws / "cache").rglob("*") if f.is_file()]
+        entries = [f for f in cache_files if f.suffix in (".body", ".json")]
+        assert entries and all(_mode(f) == 0o644 for f in entries)
+        assert [f.name for f in cache_files if f not in entries] == [".eutils-rate"]
+        assert not list(ws.rglob("*.tmp"))
+    finally:
+        os.umask(old)

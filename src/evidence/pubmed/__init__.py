@@ -17,10 +17,10 @@ import sys
 from evidence import paths
 from evidence.errors import EvidenceError
 from evidence.pubmed.cache import ResponseCache
-from evidence.pubmed.client import EutilsClient
+from evidence.pubmed.client import RATE_FILE, EutilsClient, Expected, FileRateLimiter
 from evidence.pubmed.export import write_exports
 from evidence.pubmed.parser import iter_articles, parse_articles
-from evidence.pubmed.record import Provenance, PubmedRecord
+from evidence.pubmed.record import Provenance, PubmedRecord, normalise_pmid, valid_pmid
 from evidence.pubmed.snapshot import (
     check_studies,
     diff_records,
@@ -29,8 +29,9 @@ from evidence.pubmed.snapshot import (
     write_snapshot,
 )
 
-__all__ = ["PubmedRecord", "parse_articles", "iter_articles", "load_snapshot",
-           "add_fetch_arguments", "run_fetch", "add_pubmed_arguments", "run_pubmed"]
+__all__ = ["PubmedRecord", "parse_articles", "iter_articles", "load_snapshot", "valid_pmid",
+           "normalise_pmid", "EutilsClient", "Expected", "add_fetch_arguments", "run_fetch",
+           "add_pubmed_arguments", "run_pubmed"]
 
 PARSE_FIELDS = ("pmid", "title", "authors", "journal", "year", "volume", "issue", "pages",
                 "doi", "pmcid", "publication_types", "mesh")
@@ -76,8 +77,10 @@ def _refresh(args, old: list[PubmedRecord]) -> int:
     pmids = sorted({r.pmid for r in old} | set(studies_pmids(args.studies)), key=int)
     today = dt.date.today().isoformat()
     # One cache folder per retrieval day: an interrupted refresh resumes the same day,
-    # a later refresh asks NCBI again instead of replaying old answers.
-    client = EutilsClient(email, api_key, cache=ResponseCache(os.path.join(args.cache, today)))
+    # a later refresh asks NCBI again instead of replaying old answers. The rate-limit
+    # state sits beside the day folders, shared by every process using this cache.
+    client = EutilsClient(email, api_key, cache=ResponseCache(os.path.join(args.cache, today)),
+                          limiter=FileRateLimiter(os.path.join(args.cache, RATE_FILE)))
     fetched = fetch_records(client, pmids, progress=True)
     missing = [p for p in pmids if p not in fetched]
     if missing:

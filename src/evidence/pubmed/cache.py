@@ -3,9 +3,11 @@
 The key is the SHA-256 of the endpoint and the request parameters that
 decide the answer; identity and secrets (``api_key``, ``email``, ``tool``)
 are never part of the key nor of anything written. Each entry is a body
-file plus a metadata file holding the body's SHA-256; both are written to a
-temp file and renamed, metadata last, so a crash leaves no half entry, and
-the checksum is verified on every read.
+file plus a metadata file holding the body's SHA-256; both are replaced
+whole (``evidence.atomic``), metadata last, so a crash leaves no half entry,
+and the checksum is verified on every read. Whether a body is a good answer
+(its root, its ids) is the client's check, made before ``put`` and again on
+every read.
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
+from evidence import atomic
 from evidence.errors import EvidenceError
 
 SECRET_PARAMS = frozenset({"api_key", "email", "tool"})
@@ -61,14 +63,15 @@ class ResponseCache:
             raise CorruptEntry(f"cache entry {body_path} fails its checksum")
         return body
 
-    def put(self, key: str, endpoint: str, params: dict, body: bytes) -> None:
+    def put(self, key: str, endpoint: str, params: dict, body: bytes, note: str = "") -> None:
         """Store a response already checked as good (the client never calls this otherwise)."""
         body_path, meta_path = self._paths(key)
-        body_path.parent.mkdir(parents=True, exist_ok=True)
         meta = {"endpoint": endpoint, "params": public_params(params),
                 "sha256": hashlib.sha256(body).hexdigest(), "bytes": len(body)}
-        _atomic_write(body_path, body)
-        _atomic_write(meta_path, (json.dumps(meta, sort_keys=True, indent=1) + "\n").encode())
+        if note:
+            meta["note"] = note
+        atomic.write_bytes(body_path, body)
+        atomic.write_text(meta_path, json.dumps(meta, sort_keys=True, indent=1) + "\n")
 
     def discard(self, key: str) -> None:
         for p in self._paths(key):
@@ -77,15 +80,14 @@ class ResponseCache:
     def entries(self) -> list[Path]:
         return sorted(self.root.glob("*/*.json")) if self.root.exists() else []
 
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    def metas(self) -> list[dict]:
+        """The metadata of every readable entry (unreadable ones are skipped: ``get`` reports them)."""
+        out = []
+        for p in self.entries():
+            try:
+                meta = json.loads(p.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            if isinstance(meta, dict):
+                out.append(meta)
+        return out

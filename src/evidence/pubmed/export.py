@@ -7,8 +7,8 @@ import re
 import unicodedata
 from pathlib import Path
 
+from evidence import atomic
 from evidence.pubmed.record import PubmedRecord
-from evidence.pubmed.snapshot import write_text_atomic
 
 _BIB_SPECIAL = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "&": r"\&", "%": r"\%",
                 "$": r"\$", "#": r"\#", "_": r"\_", "~": r"\textasciitilde{}",
@@ -124,6 +124,6 @@ def write_exports(records, out_dir: str | os.PathLike) -> tuple[Path, Path]:
     """data/derived/references.bib and .ris."""
     out_dir = Path(out_dir)
     bib, ris = out_dir / "references.bib", out_dir / "references.ris"
-    write_text_atomic(bib, to_bibtex(records))
-    write_text_atomic(ris, to_ris(records))
+    atomic.write_text(bib, to_bibtex(records))
+    atomic.write_text(ris, to_ris(records))
     return bib, ris

@@ -5,7 +5,11 @@ Why our own rather than ``Bio.Entrez.read``/``parse``: those build generic
 nested dicts (slow, see benchmarks/bench_pubmed.py), may download a DTD they
 do not ship from the URL the document names, and expand entities. Here lxml
 runs with entities unresolved, no network, no DTD loading and no huge-tree
-mode, and any DOCTYPE that declares entities is refused before parsing.
+mode (text nodes over 10 MB and nesting over 256 levels are errors); the
+parsed document itself is then checked, whatever its encoding or wherever
+the DOCTYPE sits: an internal subset declaring entities or elements, or any
+entity reference left unresolved, is refused. Elements that are not kept
+are freed as soon as they end, so memory does not grow with the input.
 """
 
 from __future__ import annotations
@@ -20,15 +24,24 @@ from dataclasses import dataclass, field
 from lxml import etree
 
 from evidence.errors import DataError, EvidenceError
-from evidence.pubmed.record import AbstractSection, MeshHeading, PubmedRecord, Qualifier
+from evidence.pubmed.record import (
+    AbstractSection,
+    MeshHeading,
+    PubmedRecord,
+    Qualifier,
+    valid_pmid,
+)
 
-_SAFE = {"resolve_entities": False, "no_network": True, "load_dtd": False, "huge_tree": False}
-_HEAD = 65536  # bytes scanned for a DOCTYPE before the parser sees the document
+_SAFE = {"resolve_entities": False, "no_network": True, "load_dtd": False, "huge_tree": False,
+         "remove_comments": True, "remove_pis": True}
 _YEAR = re.compile(r"\b(\d{4})\b")
+ARTICLE_SET = "PubmedArticleSet"
+_ARTICLES = frozenset({"PubmedArticle", "PubmedBookArticle"})
+_KEPT_IN_ARTICLE = frozenset({"MedlineCitation", "PubmedData"})
 
 
 class UnsafeXMLError(EvidenceError):
-    """The document declares entities (XXE, entity-expansion bombs): refused unparsed."""
+    """The document declares entities or elements, or references an entity: refused."""
 
 
 class UnsupportedRecord(DataError):
@@ -39,21 +52,66 @@ class EutilsErrorPayload(EvidenceError):
     """NCBI answered 200 with an error document (``<ERROR>`` or a JSON ``error``)."""
 
 
-def check_prolog(head: bytes, name: str = "<xml>") -> None:
-    """Refuse a DOCTYPE with an internal subset declaring entities (or one too long to check)."""
-    start = head.find(b"<!DOCTYPE")
-    if start < 0:
+def check_doctype(tree, name: str = "<xml>") -> None:
+    """Refuse a document whose DOCTYPE has an internal subset declaring entities or elements.
+
+    Called on the tree lxml builds, so neither the encoding (UTF-16/32, BOMs)
+    nor the DOCTYPE's position or quoting can hide it. An external DTD alone
+    (what NCBI sends) is allowed: it is never loaded. ATTLIST/NOTATION-only
+    subsets are harmless here: attribute defaults are not applied.
+    """
+    dtd = tree.docinfo.internalDTD
+    if dtd is None:
         return
-    close = head.find(b">", start)
-    bracket = head.find(b"[", start)
-    if bracket < 0 or (0 <= close < bracket):
-        return  # external id only: never loaded (load_dtd=False, no_network=True)
-    end = head.find(b"]>", bracket)
-    if end < 0 and re.search(rb"\]\s*>", head[bracket:]) is None:
-        raise UnsafeXMLError(f"{name}: DOCTYPE internal subset too long to check; refused")
-    if b"<!ENTITY" in head[bracket:(end if end >= 0 else len(head))]:
-        raise UnsafeXMLError(f"{name}: the DOCTYPE declares entities (external entity or "
-                             "entity-expansion attack); refused")
+    entities = [e.name for e in dtd.iterentities()]
+    if entities:
+        raise UnsafeXMLError(f"{name}: the DOCTYPE declares entities ({', '.join(entities[:5])}): "
+                             "external entity or entity-expansion attack; refused")
+    if next(dtd.iterelements(), None) is not None:
+        raise UnsafeXMLError(f"{name}: the DOCTYPE declares elements (an internal DTD); refused")
+
+
+def refuse_entity_refs(el, name: str = "<xml>") -> None:
+    """Refuse an entity reference left unresolved (declared in a DTD that is never loaded)."""
+    for ent in el.iter(etree.Entity):
+        raise UnsafeXMLError(f"{name}: entity reference {ent.text} in <{ent.getparent().tag}> "
+                             "(from a DTD that is never loaded); refused")
+
+
+def _syntax_error(exc: etree.XMLSyntaxError, name: str) -> EvidenceError:
+    """libxml2 stops entity bombs and undefined entities itself: report those as refused.
+
+    The last fatal error of the parser's log is the cause (a streaming parse
+    may report only "no element found").
+    """
+    msg = str(exc)
+    fatals = exc.error_log.filter_from_fatals() if getattr(exc, "error_log", None) else []
+    if fatals:
+        last = fatals[-1]
+        msg = f"{last.message.strip()}, line {last.line}, column {last.column}"
+    if "entit" in msg.lower() or "amplification" in msg.lower():
+        return UnsafeXMLError(f"{name}: entity use refused ({msg})")
+    return DataError(f"malformed XML: {msg}", file=name)
+
+
+def root_tag(data: bytes, name: str = "<response>") -> str:
+    """Tag of the document's root element (its DOCTYPE checked), reading only its start."""
+    return _peek_root(io.BytesIO(data), name)
+
+
+def _peek_root(fh, name: str) -> str:
+    """Root tag of a seekable binary file, parsed up to the root's start; rewinds the file."""
+    pos = fh.tell()
+    etree.clear_error_log()  # the log read by _syntax_error is this thread's, shared by parses
+    try:
+        for _event, el in etree.iterparse(fh, events=("start",), **_SAFE):
+            check_doctype(el.getroottree(), name)
+            return el.tag
+    except etree.XMLSyntaxError as exc:
+        raise _syntax_error(exc, name) from exc
+    finally:
+        fh.seek(pos)
+    raise DataError("no root element", file=name)
 
 
 def _text(el) -> str | None:
@@ -133,6 +191,9 @@ def record_from_element(art, name: str = "<xml>") -> PubmedRecord:
     a = mc.find("Article") if mc is not None else None
     if not pmid or a is None:
         raise DataError("PubmedArticle without PMID or Article", file=name, field="PMID")
+    if not valid_pmid(pmid.strip()):
+        raise DataError(f"not a PMID (1-8 ASCII digits, no leading zero): {pmid!r}", file=name,
+                        field="PMID")
     journal = a.find("Journal")
     ji = journal.find("JournalIssue") if journal is not None else None
     ids = {i.get("IdType"): (i.text or "").strip()
@@ -163,40 +224,97 @@ def record_from_element(art, name: str = "<xml>") -> PubmedRecord:
     )
 
 
-def _open_checked(source) -> tuple[object, str]:
-    """A binary file object positioned at 0 whose prolog was checked, and a display name."""
+def _open(source) -> tuple[object, str]:
+    """A binary file object and a display name."""
     if isinstance(source, bytes):
-        fh, name = io.BytesIO(source), "<bytes>"
-    elif isinstance(source, str | os.PathLike):
-        fh, name = open(source, "rb"), str(source)  # noqa: SIM115 - closed by caller
-    else:
-        fh, name = source, getattr(source, "name", "<stream>")
-    check_prolog(fh.read(_HEAD), name)
-    fh.seek(0)
-    return fh, name
+        return io.BytesIO(source), "<bytes>"
+    if isinstance(source, str | os.PathLike):
+        return open(source, "rb"), str(source)  # noqa: SIM115 - closed by caller
+    return source, getattr(source, "name", "<stream>")
+
+
+def _drop(el) -> None:
+    """Free an element that ended and is not kept, with the siblings before it."""
+    el.clear(keep_tail=False)
+    parent = el.getparent()
+    if parent is not None:
+        while el.getprevious() is not None:
+            del parent[0]
+
+
+def _prune(root) -> None:
+    """Free every finished element on the open path from ``root`` that a record cannot use.
+
+    Only the last child of an open element can still be open; all earlier
+    ones have ended, and any article among them was already yielded. Inside
+    an open article, only its MedlineCitation and PubmedData are kept.
+    """
+    node = root
+    while node is not None:
+        if node.tag in _ARTICLES:
+            for child in list(node)[:-1]:
+                if child.tag not in _KEPT_IN_ARTICLE:
+                    node.remove(child)
+            if not len(node) or node[-1].tag in _KEPT_IN_ARTICLE:
+                return
+        else:
+            while len(node) > 1:
+                del node[0]
+        node = node[-1] if len(node) else None
+
+
+class _PruningReader:
+    """File wrapper: before lxml reads the next chunk, free what the last one finished."""
+
+    def __init__(self, fh):
+        self.fh, self.root = fh, None
+
+    def read(self, n: int = -1) -> bytes:
+        if self.root is not None:
+            _prune(self.root)
+        return self.fh.read(n)
 
 
 def iter_articles(source) -> Iterator[PubmedRecord]:
-    """Stream PubmedRecords from efetch XML (path, bytes or binary file), constant memory."""
-    fh, name = _open_checked(source)
+    """Stream PubmedRecords from efetch XML (path, bytes or binary file), constant memory.
+
+    The root must be a PubmedArticleSet (or NCBI's ``<eFetchResult><ERROR>``,
+    raised as EutilsErrorPayload); anything else (an XHTML error page) is a
+    DataError naming the root. Elements a record does not use are freed
+    chunk by chunk, so non-article content does not accumulate.
+    """
+    fh, name = _open(source)
     try:
-        context = etree.iterparse(fh, events=("end",),
-                                  tag=("PubmedArticle", "PubmedBookArticle", "ERROR"), **_SAFE)
-        for _event, el in context:
+        root = _peek_root(fh, name)
+        if root not in (ARTICLE_SET, "eFetchResult"):
+            raise DataError(f"not a {ARTICLE_SET}: the root element is <{root}>", file=name)
+        reader = _PruningReader(fh)
+        etree.clear_error_log()
+        context = etree.iterparse(reader, events=("start", "end"),
+                                  tag=(root, "PubmedArticle", "PubmedBookArticle", "ERROR"),
+                                  **_SAFE)
+        for event, el in context:
+            if event == "start":
+                if reader.root is None:
+                    check_doctype(el.getroottree(), name)
+                    reader.root = el
+                continue
             if el.tag == "ERROR":
                 raise EutilsErrorPayload(f"{name}: E-utilities error: {_text(el)}")
             if el.tag == "PubmedBookArticle":
                 raise UnsupportedRecord("PubmedBookArticle (book chapter) is not supported",
-                                file=name, field="PubmedBookArticle")
-            yield record_from_element(el, name)
-            el.clear(keep_tail=False)
-            while el.getprevious() is not None:
-                del el.getparent()[0]
+                                        file=name, field="PubmedBookArticle")
+            if el.tag == "PubmedArticle":
+                refuse_entity_refs(el, name)
+                yield record_from_element(el, name)
+            _drop(el)
     except etree.XMLSyntaxError as exc:
-        raise DataError(f"malformed XML: {exc}", file=name) from exc
+        raise _syntax_error(exc, name) from exc
     finally:
         if fh is not source:
             fh.close()
+    if root == "eFetchResult":
+        raise DataError("eFetchResult without ERROR or records", file=name)
 
 
 def parse_articles(source) -> list[PubmedRecord]:
@@ -206,11 +324,13 @@ def parse_articles(source) -> list[PubmedRecord]:
 
 def parse_xml(data: bytes, name: str = "<response>"):
     """Parse a small XML document safely and return its root element."""
-    check_prolog(data[:_HEAD], name)
+    etree.clear_error_log()
     try:
         root = etree.fromstring(data, etree.XMLParser(**_SAFE))
     except etree.XMLSyntaxError as exc:
-        raise DataError(f"malformed XML: {exc}", file=name) from exc
+        raise _syntax_error(exc, name) from exc
+    check_doctype(root.getroottree(), name)
+    refuse_entity_refs(root, name)
     err = root if root.tag == "ERROR" else root.find("ERROR")
     if err is not None:
         raise EutilsErrorPayload(f"{name}: E-utilities error: {_text(err)}")

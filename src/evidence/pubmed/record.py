@@ -6,12 +6,31 @@ deterministic.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 FIELDS = ("pmid", "title", "authors", "journal", "journal_abbrev", "year", "volume",
           "issue", "pages", "doi", "pmcid", "publication_types", "mesh", "abstract",
           "provenance")
 METHODS = ("efetch", "transcribed")
+_PMID = re.compile(r"[1-9][0-9]{0,7}")  # [0-9], not \\d: full-width or superscript digits
+
+
+def valid_pmid(text) -> bool:
+    """True for a PMID as NCBI writes it: 1-8 ASCII digits, no leading zero, nothing else.
+
+    The one rule for every PMID the project reads (snapshot, sheets, XML,
+    command line); ``str.isdigit`` and ``int`` would accept "１２３" or "²".
+    """
+    return isinstance(text, str) and _PMID.fullmatch(text) is not None
+
+
+def normalise_pmid(text) -> str:
+    """``text`` without surrounding ASCII blanks if it is a valid PMID, else ValueError."""
+    s = text.strip(" \t\r\n") if isinstance(text, str) else text
+    if not valid_pmid(s):
+        raise ValueError(f"not a PMID (1-8 ASCII digits, no leading zero): {text!r}")
+    return s
 
 
 @dataclass

@@ -11,11 +11,11 @@ import datetime as dt
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
 
+from evidence import atomic
 from evidence.errors import DataError
-from evidence.pubmed.record import FIELDS, METHODS, PubmedRecord
+from evidence.pubmed.record import FIELDS, METHODS, PubmedRecord, valid_pmid
 
 _PMCID = re.compile(r"^PMC\d+$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -40,8 +40,8 @@ def validate_line(d, file, row: int) -> PubmedRecord:
     _check(not extra, f"unknown field(s) {extra}", file, row, extra[0] if extra else None)
     _check(tuple(d) == FIELDS, "keys not in the order of docs/contracts.md", file, row, None)
     pmid = d["pmid"]
-    _check(isinstance(pmid, str) and pmid.isdigit() and not pmid.startswith("0"),
-           f"PMID must be a string of digits, got {pmid!r}", file, row, "pmid")
+    _check(valid_pmid(pmid), f"PMID must be a string of 1-8 ASCII digits without a leading "
+           f"zero, got {pmid!r}", file, row, "pmid")
     _check(isinstance(d["title"], str) and d["title"].strip() != "", "empty", file, row, "title")
     _check(_str_list(d["authors"]), "must be a list of names", file, row, "authors")
     _check(isinstance(d["journal"], str) and d["journal"].strip() != "", "empty", file, row,
@@ -140,8 +140,9 @@ def studies_pmids(path: str | os.PathLike) -> dict[str, int]:
             v = (r.get("pmid") or "").strip()
             if not v:
                 continue
-            if not v.isdigit():
-                raise DataError(f"not a PMID: {v!r}", file=path, row=row, field="pmid")
+            if not valid_pmid(v):
+                raise DataError(f"not a PMID (1-8 ASCII digits, no leading zero): {v!r}",
+                                file=path, row=row, field="pmid")
             out.setdefault(v, row)
     return out
 
@@ -163,20 +164,12 @@ def dumps(records) -> str:
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Kept for importers: ``evidence.atomic.write_text`` (whole or nothing, mode kept)."""
+    atomic.write_text(path, text)
 
 
 def write_snapshot(path: str | os.PathLike, records) -> None:
-    write_text_atomic(path, dumps(records))
+    atomic.write_text(path, dumps(records))
 
 
 def _short(v, n: int = 100) -> str:
