@@ -37,9 +37,9 @@ class FakePMC(FakeEutils):
         self.articles = dict(articles)
         self.metadata_only = set(metadata_only)
 
-    def answer(self, endpoint: str, q: dict) -> bytes:
+    def answer(self, endpoint: str, q: dict, fault: str | None = None) -> bytes:
         if endpoint != "efetch" or q.get("db", [""])[0] != "pmc":
-            return super().answer(endpoint, q)
+            return super().answer(endpoint, q, fault)
         parts = []
         for raw in q["id"][0].split(","):
             pmcid = "PMC" + raw.strip().removeprefix("PMC")

@@ -17,9 +17,8 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from evidence.errors import DataError
 from evidence.fulltext.numbers import parse
-from evidence.pubmed.parser import check_prolog
+from evidence.pubmed.parser import _syntax_error, check_doctype, refuse_entity_refs
 
 # As the record parser: no entity expansion, no network, no DTD, no huge-tree mode.
 _SAFE = {"resolve_entities": False, "no_network": True, "load_dtd": False, "huge_tree": False}
@@ -44,12 +43,17 @@ class Cell:
 
 
 def parse_document(data: bytes, name: str = "<xml>"):
-    """The root of a JATS document, parsed safely (no DTD, no entities, no network)."""
-    check_prolog(data[:65536], name)
+    """The root of a JATS document, parsed safely (no DTD, no entities, no network), then
+    checked as the record parser checks its input: no internal subset declaring entities or
+    elements, no unresolved entity reference (whatever the encoding or the DOCTYPE's place)."""
+    etree.clear_error_log()
     try:
-        return etree.fromstring(data, etree.XMLParser(**_SAFE)).getroottree()
+        tree = etree.fromstring(data, etree.XMLParser(**_SAFE)).getroottree()
     except etree.XMLSyntaxError as exc:
-        raise DataError(f"malformed XML: {exc}", file=name) from exc
+        raise _syntax_error(exc, name) from exc
+    check_doctype(tree, name)
+    refuse_entity_refs(tree.getroot(), name)
+    return tree
 
 
 def articles(tree) -> list:
