@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from evidence import atomic, case, paths
-from evidence.curated import read_yaml_list
+from evidence import atomic, case, cells, paths
+from evidence.curated import line_of, read_yaml_list
 from evidence.errors import DataError, EvidenceError
 
 REQUIRED = ("id", "title", "condition", "outcome", "measure", "evidence_role", "rows")
@@ -147,25 +147,39 @@ def load_specs(path: Path | None = None) -> list[AnalysisSpec]:
     entries = read_yaml_list(path, "analyses")
     specs, seen = [], set()
     for i, entry in enumerate(entries, start=1):
-        where = dict(file=path, row=f"{i} ({entry.get('id', '?') if isinstance(entry, dict) else '?'})")
         if not isinstance(entry, dict):
-            raise DataError("each analysis must be a mapping", **where)
+            raise DataError("each analysis must be a mapping", file=path, row=i)
+        aid = entry.get("id", "?")
+
+        def bad(msg, fld, entry=entry, aid=aid, i=i):
+            where = f"{line_of(entry, fld) or i} ({aid})" if isinstance(aid, str) else i
+            return DataError(msg, file=path, row=where, field=fld)
+
         if not isinstance(entry.get("pool", True), bool):
-            raise DataError("must be true or false", field="pool", **where)
+            raise bad(f"must be true or false, not {entry['pool']!r}", "pool")
         for key in REQUIRED:
             if entry.get(key) in (None, "", []):
-                raise DataError("missing", field=key, **where)
-        unknown = set(entry) - set(AnalysisSpec.__dataclass_fields__)
+                raise bad("missing", key)
+        unknown = sorted(str(k) for k in set(entry) - set(AnalysisSpec.__dataclass_fields__))
         if unknown:
-            raise DataError(f"unknown keys {sorted(unknown)}", field=sorted(unknown)[0], **where)
+            raise bad(f"unknown keys {unknown}", unknown[0])
+        for key in ("id", "title", "condition", "outcome", "measure", "evidence_role", "method",
+                    "test", "notes"):
+            if key in entry and not isinstance(entry[key], str):
+                raise bad(f"must be text, not {type(entry[key]).__name__} {entry[key]!r}", key)
+        if not isinstance(entry["rows"], list) or not all(isinstance(r, str) and r
+                                                          for r in entry["rows"]):
+            raise bad(f"must be a list of row ids, not {entry['rows']!r}", "rows")
+        if len(set(entry["rows"])) != len(entry["rows"]):
+            raise bad("a row id is listed twice", "rows")
         if entry["id"] in seen:
-            raise DataError(f"duplicate analysis id {entry['id']!r}", field="id", **where)
+            raise bad(f"duplicate analysis id {entry['id']!r}", "id")
         seen.add(entry["id"])
         method, test = entry.get("method", "REML"), entry.get("test", "knha")
         if method not in METHODS:
-            raise DataError(f"unknown method {method!r}; one of {sorted(METHODS)}", field="method", **where)
+            raise bad(f"unknown method {method!r}; one of {sorted(METHODS)}", "method")
         if test not in TESTS:
-            raise DataError(f"unknown test {test!r}; one of {sorted(TESTS)}", field="test", **where)
+            raise bad(f"unknown test {test!r}; one of {sorted(TESTS)}", "test")
         specs.append(AnalysisSpec(**{**entry, "rows": tuple(entry["rows"]),
                                      "method": method, "test": test}))
     return specs
@@ -254,7 +268,8 @@ def fits_table(fits: dict[str, Fit]) -> pd.DataFrame:
 
 def write_fits(fits: dict[str, Fit], path: Path | None = None) -> Path:
     path = Path(path or paths.FITS)
-    atomic.write_text(path, fits_table(fits).to_csv(index=False, lineterminator="\n"))
+    table = cells.safe_frame(fits_table(fits))
+    atomic.write_text(path, table.to_csv(index=False, lineterminator="\n"))
     return path
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evidence import case, paths, vocabulary
-from evidence.curated import read_yaml_list
+from evidence.curated import line_of, read_yaml_list
 from evidence.errors import DataError
 
 KINDS = ("efficacy", "safety", "mechanism", "advice")
@@ -47,7 +47,11 @@ def load_claims(path=None, known_sources=None, known_analyses=None) -> list[Clai
             raise DataError("each claim must be a mapping", file=path, row=i)
         cid = entry.get("id")
 
-        def bad(msg, fld, where=f"{i} ({cid})"):
+        def bad(msg, fld, entry=entry, cid=cid, i=i):
+            top, _, sub = fld.partition(".")
+            inner = entry.get(top) if sub else None
+            line = (line_of(inner, sub) if isinstance(inner, dict) else None) or line_of(entry, top)
+            where = f"{line or i} ({cid})" if isinstance(cid, str) else str(line or i)
             return DataError(msg, file=path, row=where, field=fld)
 
         if not isinstance(cid, str) or not pattern.search(cid):
@@ -62,13 +66,15 @@ def load_claims(path=None, known_sources=None, known_analyses=None) -> list[Clai
         for key in ("section", "kind", "claim", "pico"):
             if entry.get(key) in (None, "", []):
                 raise bad("missing", key)
-        for key in ("section", "claim"):
-            if not isinstance(entry[key], str):
-                raise bad("must be text", key)
+        for key in ("section", "claim", "notes"):
+            if key in entry and not isinstance(entry[key], str):
+                raise bad(f"must be text, not {_kind(entry[key])}", key)
         if not isinstance(entry.get("hedged", False), bool):
             raise bad(f"must be true or false, not {entry['hedged']!r}", "hedged")
         kinds = entry["kind"] if isinstance(entry["kind"], list) else [entry["kind"]]
         for kind in kinds:
+            if not isinstance(kind, str):
+                raise bad(f"must be text or a list of text, not {_kind(kind)}", "kind")
             if kind not in KINDS:
                 raise bad(f"unknown kind {kind!r}; one of {sorted(KINDS)}", "kind")
         pico = entry["pico"]
@@ -77,6 +83,9 @@ def load_claims(path=None, known_sources=None, known_analyses=None) -> list[Clai
         for key in PICO_KEYS:
             if not pico.get(key):
                 raise bad("missing", f"pico.{key}")
+        for key in (*PICO_KEYS, "comparator_type"):
+            if key in pico and not isinstance(pico[key], str):
+                raise bad(f"must be text, not {_kind(pico[key])}", f"pico.{key}")
         if pico.get("comparator_type", "any") not in vocabulary.CLAIM_COMPARATORS:
             raise bad(f"unknown comparator_type {pico.get('comparator_type')!r}; "
                       f"one of {sorted(vocabulary.CLAIM_COMPARATORS)}", "pico.comparator_type")
@@ -85,8 +94,9 @@ def load_claims(path=None, known_sources=None, known_analyses=None) -> list[Clai
         for fld, values in (("sources", sources), ("analyses", analyses),
                             ("pico.conditions", pico.get("conditions", [])),
                             ("pico.outcomes", pico.get("outcomes", []))):
-            if not isinstance(values, list) or not all(isinstance(v, str | int) for v in values):
-                raise bad("must be a list of ids", fld)
+            if not isinstance(values, list) or not all(
+                    isinstance(v, str | int) and not isinstance(v, bool) for v in values):
+                raise bad(f"must be a list of ids, not {_kind(values)}", fld)
         if known_sources is not None:
             for src in sources:
                 if str(src) not in known_sources:
@@ -101,6 +111,17 @@ def load_claims(path=None, known_sources=None, known_analyses=None) -> list[Clai
                             pico=dict(pico), analyses=tuple(analyses),
                             hedged=entry.get("hedged", False)))
     return claims
+
+
+def _kind(value) -> str:
+    """What a YAML value is, for an error: 'a mapping', 'the text "x"', 'True'."""
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return f"the text {value!r}"
+    return repr(value)
 
 
 def _studies(studies) -> list[dict]:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from evidence import atomic, case, paths
+from evidence import atomic, case, cells, paths
 from evidence import mids as mids_module
 from evidence.case import ConditionMap
 from evidence.errors import DataError, EvidenceError
@@ -270,7 +270,8 @@ def write_figures(specs: list[FigureSpec], out: Path) -> pd.DataFrame:
                         "source": spec.source, "input_sha256": spec.input_sha256,
                         "files": ";".join(p.name for p in files)})
     index = pd.DataFrame(records, columns=INDEX_COLUMNS)
-    atomic.write_text(out / "index.csv", index.to_csv(index=False, lineterminator="\n"))
+    text = cells.safe_frame(index).to_csv(index=False, lineterminator="\n")
+    atomic.write_text(out / "index.csv", text)  # formula-like text cells neutralised
     return index
 
 

@@ -544,10 +544,12 @@ def _fmt(x) -> str:
 
 
 def _csv(header, rows) -> str:
+    from evidence.cells import safe_row  # text a spreadsheet would run as a formula gets a '
+
     buf = io.StringIO()
     out = csv.writer(buf, lineterminator="\n")
     out.writerow(header)
-    out.writerows(rows)
+    out.writerows(safe_row(r) for r in rows)
     return buf.getvalue()
 
 

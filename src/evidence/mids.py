@@ -9,13 +9,12 @@ the instrument's unit (``points``, ``mm``...); outcome ``any`` with measure
 
 from __future__ import annotations
 
-import csv
 import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from evidence import paths
+from evidence import cells, paths
 from evidence.errors import DataError
 
 COLUMNS = ("outcome", "instrument", "measure", "mid", "source", "notes")
@@ -46,27 +45,16 @@ def load(path: str | Path | None = None) -> tuple[Mid, ...]:
     if not path.exists():
         raise DataError("file not found (minimal important differences are required; a case "
                         "without any keeps the header and says so in a row's notes)", file=path)
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            rows = list(csv.reader(fh))
-    except UnicodeDecodeError as exc:
-        raise DataError(f"not UTF-8 text ({exc.reason})", file=path) from exc
-    if not rows or [h.strip() for h in rows[0]] != list(COLUMNS):
+    header, rows = cells.read_rows(path, what="file")
+    if header != list(COLUMNS):
         raise DataError(f"header must be {','.join(COLUMNS)}", file=path, row=1)
     out, seen = [], {}
-    for line, cells in enumerate(rows[1:], start=2):
-        if not any(c.strip() for c in cells):
-            continue
-        if len(cells) != len(COLUMNS):
-            raise DataError(f"{len(cells)} cells for {len(COLUMNS)} columns", file=path, row=line)
-        rec = dict(zip(COLUMNS, (c.strip() for c in cells), strict=True))
+    for line, row in rows:
+        rec = dict(zip(COLUMNS, (c.strip() for c in row), strict=True))
         for fld in ("outcome", "instrument", "measure", "source"):
             if not rec[fld]:
                 raise DataError("blank", file=path, row=line, field=fld)
-        try:
-            value = float(rec["mid"]) if re.fullmatch(r"[0-9]+(\.[0-9]+)?", rec["mid"]) else None
-        except ValueError:
-            value = None
+        value = cells.number(rec["mid"])
         if value is None or not math.isfinite(value) or value <= 0:
             raise DataError(f"{rec['mid']!r} is not a positive number", file=path, row=line,
                             field="mid")
@@ -78,7 +66,8 @@ def load(path: str | Path | None = None) -> tuple[Mid, ...]:
         out.append(Mid(rec["outcome"], rec["instrument"], rec["measure"], value, rec["source"],
                        rec["notes"], line))
     if not out:
-        raise DataError("no rows", file=path)
+        raise DataError("no rows: at least the generic SMD threshold (outcome any)", file=path,
+                        row=2)
     return tuple(out)
 
 

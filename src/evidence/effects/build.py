@@ -14,9 +14,10 @@ import math
 import re
 from pathlib import Path
 
-from evidence import atomic, case
+from evidence import atomic, case, cells
 from evidence.effects import calculators as calc
 from evidence.effects.schema import load_sheets
+from evidence.errors import DataError
 
 COLUMNS = ("row_id", "study_id", "pmid", "condition", "outcome", "instrument", "timepoint",
            "timepoint_weeks", "comparison", "comparator_type", "design", "measure", "yi", "vi",
@@ -30,6 +31,22 @@ SMD_FORMULAS = {"SMD": (calc.smd, "Hedges' g, metafor exact J"),
 
 class NotEstimable(Exception):
     """Raised inside a conversion: the row's numbers cannot give an effect (the reason)."""
+
+
+class Unconvertible(ValueError):
+    """A conversion gave no finite effect from numbers that passed validation (field, reason)."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
+
+# the input a conversion of each data type rests on, named when its result is not finite
+KEY_FIELD = {"arm_mean_sd": "sd_int", "arm_change_sd": "sd_int", "arm_change_se": "se_int",
+             "arm_change_ci": "ci_low_int", "t_stat": "t", "f_stat": "f", "p_only": "p",
+             "mean_diff_ci": "diff_ci_low", "mean_diff_se": "diff_se", "smd_ci": "estimate_ci_low",
+             "pooled_smd_ci": "estimate_ci_low", "pooled_md_ci": "estimate_ci_low",
+             "counts": "events_int"}
 
 
 def label(first_author: str, year, study_id: str) -> str:
@@ -172,6 +189,9 @@ def _from_test(row, notes: list[str]):
             notes.append("SMD (Hedges' g, metafor exact J) from F(1,df): t = sqrt(F)")
         else:
             sided = int(row["p_sided"] or 2)
+            if sided == 1 and row["p"] > 0.5:
+                raise NotEstimable(f"one-sided p = {row['p']:g} > 0.5: the test points against "
+                                   "the direction of the arm means, so no signed effect follows")
             df = row["df"] if row["df"] is not None else n1 + n2 - 2
             t = sign * calc.t_from_p(row["p"], df, sided)
             notes.append(f"SMD (Hedges' g, metafor exact J) from exact p ({sided}-sided, t on {df:g} df)")
@@ -260,6 +280,13 @@ def compute(row, smd_measure: str = "SMD") -> dict:
         out["not_estimable_reason"] = str(exc)
         out["derived"] = "; ".join(notes)
         return out
+    except (ArithmeticError, ValueError) as exc:  # overflow, 0/0, a log of 0 from extreme numbers
+        raise Unconvertible(KEY_FIELD.get(kind, "data_type"),
+                            f"the {kind} conversion failed on these numbers ({exc})") from exc
+    if not (cells.finite(yi) and cells.finite(vi) and vi > 0):
+        raise Unconvertible(KEY_FIELD.get(kind, "data_type"),
+                            f"the {kind} conversion gives yi = {yi!r}, vi = {vi!r}: an effect "
+                            "needs a finite estimate and a positive finite variance")
     ci = _reported_ci(row)
     flipped = _favour(yi, row, notes) != yi
     yi = -yi if flipped else yi
@@ -344,7 +371,10 @@ def effect_rows(studies, outcomes, smd_measure: str = "SMD", split_shared: bool 
     out = []
     for row in rows:
         study = by_id[row["study_id"]]
-        eff = compute(row, smd_measure)
+        try:
+            eff = compute(row, smd_measure)
+        except Unconvertible as exc:
+            raise DataError(str(exc), file=outcomes.path, row=row["_line"], field=exc.field) from exc
         derived = "; ".join(x for x in [eff["derived"], *row.get("_split", [])] if x)
         se = math.sqrt(eff["vi"]) if eff["estimable"] else None
         yi = eff["yi"]
@@ -375,7 +405,7 @@ def to_csv(rows) -> str:
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(COLUMNS)
     for row in rows:
-        writer.writerow([_fmt(row[c]) for c in COLUMNS])
+        writer.writerow([cells.safe(_fmt(row[c])) for c in COLUMNS])
     return buf.getvalue()
 
 

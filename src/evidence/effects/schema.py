@@ -8,12 +8,14 @@ stripped. Nothing is dropped: a sheet either validates whole or fails.
 
 from __future__ import annotations
 
-import csv
+import datetime
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from evidence import cells
 from evidence.errors import DataError
+from evidence.pubmed.record import valid_pmid
 from evidence.vocabulary import (
     COMPARATOR_TYPES,
     DESIGNS,
@@ -29,6 +31,9 @@ DATA_TYPES = ("arm_mean_sd", "arm_change_sd", "arm_change_ci", "arm_change_se", 
               "pooled_md_ci", "counts", "not_reported", "not_reachable")
 P_OPERATORS = ("<", ">")  # a P printed as a bound ("P < .001"); blank = exact
 DIRECTIONS = ("favours_int", "favours_ctl", "no_difference")  # as the source states it in words
+WANTED_COLUMNS = ("study_id", "outcome", "needed", "where_in_paper", "searched", "status")
+WANTED_STATUS = ("open", "filled")
+FIRST_YEAR = 1800  # no trial of the kind a health article cites is older
 
 STUDY_COLUMNS = ("study_id", "pmid", "pmcid", "doi", "first_author", "year", "short_title",
                  "design", "condition", "population", "evidence_role", "cited_by",
@@ -89,33 +94,38 @@ class Sheet:
     rows: list[dict] = field(default_factory=list)
 
 
-def read_csv(path: Path, columns: tuple[str, ...], errors: list[DataError]) -> Sheet:
-    """Read a sheet as stripped strings, recording each row's first CSV line."""
+def read_csv(path: Path, columns: tuple[str, ...], errors: list[DataError], *,
+             require_rows: bool = True) -> Sheet:
+    """Read a sheet as stripped strings, recording each row's first CSV line.
+
+    A sheet that cannot be read as a table (missing, not UTF-8, a row of the
+    wrong length, no rows, a missing or doubled column) is one error; its
+    rows are then not checked, so nothing is reported twice.
+    """
     sheet = Sheet(Path(path))
-    if not sheet.path.exists():
-        errors.append(DataError("file not found", file=path))
+    try:
+        header, records = cells.read_rows(sheet.path)
+    except DataError as exc:
+        errors.append(exc)
         return sheet
-    with open(sheet.path, newline="", encoding="utf-8-sig") as fh:
-        reader = csv.reader(fh)
-        header = [h.strip() for h in next(reader, [])]
-        missing = [c for c in columns if c not in header]
-        if missing:
-            errors.append(DataError(f"missing column(s): {', '.join(missing)}", file=path, row=1))
-            return sheet
-        dupes = sorted({h for h in header if header.count(h) > 1})
-        if dupes:
-            errors.append(DataError(f"duplicate column(s): {', '.join(dupes)}", file=path, row=1))
-            return sheet
-        line = reader.line_num + 1
-        for record in reader:
-            if any(cell.strip() for cell in record):
-                if len(record) > len(header):
-                    errors.append(DataError(f"{len(record)} cells for {len(header)} columns",
-                                            file=path, row=line))
-                row = {h: (record[i].strip() if i < len(record) else "") for i, h in enumerate(header)}
-                row["_line"] = line
-                sheet.rows.append(row)
-            line = reader.line_num + 1
+    missing = [c for c in columns if c not in header]
+    if missing:
+        errors.append(DataError(f"missing column(s): {', '.join(missing)}", file=path, row=1,
+                                field=missing[0]))
+        return sheet
+    dupes = sorted({h for h in header if header.count(h) > 1})
+    if dupes:
+        errors.append(DataError(f"duplicate column(s): {', '.join(dupes)}", file=path, row=1,
+                                field=dupes[0]))
+        return sheet
+    if not records and require_rows:
+        errors.append(DataError("no rows: a sheet holds at least one row under its header",
+                                file=path, row=2))
+        return sheet
+    for line, record in records:
+        row = {h: record[i].strip() for i, h in enumerate(header)}
+        row["_line"] = line
+        sheet.rows.append(row)
     return sheet
 
 
@@ -125,8 +135,14 @@ def load_sheets(extraction_dir: Path) -> tuple[Sheet, Sheet]:
     errors: list[DataError] = []
     studies = read_csv(extraction_dir / "studies.csv", STUDY_COLUMNS, errors)
     outcomes = read_csv(extraction_dir / "outcomes.csv", OUTCOME_COLUMNS, errors)
+    if errors:  # a sheet that is not a table: its rows cannot be checked
+        raise SheetErrors(errors)
     ids = check_studies(studies, errors)
     check_outcomes(outcomes, ids, errors)
+    check_arm_sizes(studies, outcomes, errors)
+    wanted = extraction_dir / "wanted.csv"
+    if wanted.exists():
+        check_wanted(read_csv(wanted, WANTED_COLUMNS, errors, require_rows=False), ids, errors)
     if errors:
         raise SheetErrors(errors)
     return studies, outcomes
@@ -136,7 +152,8 @@ def load_studies(path: Path) -> list[dict]:
     """studies.csv alone, validated and typed (for readers that need no outcomes)."""
     errors: list[DataError] = []
     sheet = read_csv(Path(path), STUDY_COLUMNS, errors)
-    check_studies(sheet, errors)
+    if not errors:
+        check_studies(sheet, errors)
     if errors:
         raise SheetErrors(errors)
     return sheet.rows
@@ -178,26 +195,58 @@ def check_studies(sheet: Sheet, errors: list[DataError]) -> set[str]:
         _vocab(row, "risk_of_bias", RISK_OF_BIAS, e, required=False)
         if not row["source"]:
             e("source", "blank; every row needs its source")
-        if row["pmid"] and not row["pmid"].isdigit():
-            e("pmid", f"{row['pmid']!r} is not a PubMed id (digits)")
+        if row["pmid"] and not valid_pmid(row["pmid"]):
+            e("pmid", f"{row['pmid']!r} is not a PubMed id (1-8 ASCII digits, no leading zero)")
         cited_by = row["cited_by"]
         if cited_by and cited_by != "article" and cited_by not in ids:
             e("cited_by", f"{cited_by!r} is neither 'article' nor a study_id of this sheet")
-        for name, low in (("year", 1800), ("n_randomised", 1)):
+        for name, low in (("year", FIRST_YEAR), ("n_randomised", 1)):
             row[name] = _parse_number(row, name, e, integer=True, minimum=low)
+        this_year = datetime.date.today().year
+        if row["year"] is not None and row["year"] > this_year:
+            e("year", f"{row['year']:g} is after the current year ({this_year})")
     return ids
+
+
+def check_arm_sizes(studies: Sheet, outcomes: Sheet, errors: list[DataError]) -> None:
+    """A comparison's arms (n_int + n_ctl) cannot hold more people than the study randomised."""
+    randomised = {s["study_id"]: s.get("n_randomised") for s in studies.rows}
+    for row in outcomes.rows:
+        total = randomised.get(row["study_id"])
+        n1, n2 = row.get("n_int"), row.get("n_ctl")
+        if None in (total, n1, n2) or row["data_type"].startswith("pooled_"):
+            continue
+        if n1 + n2 > total:
+            errors.append(DataError(
+                f"n_int + n_ctl = {n1 + n2:g} exceeds the study's n_randomised = {total:g} "
+                f"(studies.csv)", file=outcomes.path, row=row["_line"], field="n_int"))
+
+
+def check_wanted(sheet: Sheet, study_ids: set[str], errors: list[DataError]) -> None:
+    """The data-wanted register: each row names a study of studies.csv, an outcome, a status."""
+    for row in sheet.rows:
+        def e(name, msg, row=row):
+            errors.append(DataError(msg, file=sheet.path, row=row["_line"], field=name))
+        if row["study_id"] not in study_ids:
+            e("study_id", f"{row['study_id']!r} is not in studies.csv" if row["study_id"]
+              else "blank; required")
+        _vocab(row, "outcome", _outcomes(), e)
+        _vocab(row, "status", WANTED_STATUS, e)
+        if not row["needed"]:
+            e("needed", "blank; say which numbers are wanted")
 
 
 def _parse_number(row, name, err, *, integer=False, minimum=None, strict=False):
     text = row.get(name, "")
     if text == "":
         return None
-    try:
-        x = float(text)
-    except ValueError:
-        err(name, f"{text!r} is not a number")
+    x = cells.number(text)
+    if x is None:
+        row.setdefault("_bad", set()).add(name)
+        err(name, f"{text!r} is not a number (plain ASCII digits: 12, -0.5, 1.2e-3)")
         return None
     if not math.isfinite(x):
+        row.setdefault("_bad", set()).add(name)
         err(name, f"{text!r} is not a finite number")
         return None
     if integer and x != int(x):
@@ -238,7 +287,7 @@ def _check_outcome_text(row, study_ids, e):
            required=row["data_type"] not in ("not_reported", "not_reachable", ""))
     _vocab(row, "p_operator", P_OPERATORS, e, required=False)
     _vocab(row, "direction", DIRECTIONS, e, required=False)
-    if row["p_operator"] and not row["p"]:
+    if row.get("p_operator") and not row.get("p"):
         e("p_operator", "a bound needs its value in p")
     _vocab(row, "diff_direction", DIFF_DIRECTIONS, e, required=False)
     _vocab(row, "double_extracted", ("yes", "no"), e, required=False)
@@ -272,11 +321,16 @@ def _check_outcome_numbers(row, e):
     _check_direction(row, e)
     for est, low, high in CI_TRIPLES:
         lo, hi, x = row[low], row[high], row[est]
+        if row.get("_bad", set()) & {est, low, high}:
+            continue  # already reported as not a number
         if (lo is None) != (hi is None):
             e(low if lo is None else high, "a CI needs both bounds")
         elif lo is not None:
             if lo > hi:
                 e(low, f"CI lower bound {lo:g} is above the upper bound {hi:g}")
+            elif lo == hi:
+                e(low, f"CI of zero width [{lo:g}, {hi:g}]: it would give a variance of 0 "
+                       "(infinite precision)")
             elif x is not None and not lo <= x <= hi:
                 e(est, f"{x:g} lies outside its CI [{lo:g}, {hi:g}]")
 
@@ -284,18 +338,20 @@ def _check_outcome_numbers(row, e):
 def _check_required(row, e):
     data_type = row["data_type"]
     one_arm = row["comparator_type"] == "none"
+    bad = row.get("_bad", set())
     if data_type in ARM_SPREAD:  # a blank n makes the row not estimable, not invalid
         for arm in ("int",) if one_arm else ("int", "ctl"):
-            if row[f"mean_{arm}"] is None:
+            if row[f"mean_{arm}"] is None and f"mean_{arm}" not in bad:
                 e(f"mean_{arm}", f"blank; required for data_type {data_type}")
             spreads = ARM_SPREAD[data_type]
             have = [s for s in spreads if row[f"{s}_{arm}" if s != "ci" else f"ci_low_{arm}"] is not None]
-            if not have:
+            tried = {f"{s}_{arm}" if s != "ci" else f"ci_low_{arm}" for s in spreads}
+            if not have and not bad & (tried | {f"ci_high_{arm}"}):
                 wanted = " or ".join(f"{s}_{arm}" if s != "ci" else f"ci_low_{arm}/ci_high_{arm}"
                                      for s in spreads)
                 e(wanted.split(" ")[0].split("/")[0], f"blank; {wanted} required for data_type {data_type}")
     for name in REQUIRED.get(data_type, ()):
-        if row.get(name) in (None, ""):
+        if row.get(name) in (None, "") and name not in bad:
             e(name, f"blank; required for data_type {data_type}")
 
 

@@ -1,0 +1,93 @@
+"""CSV cells in and out: the one number grammar, strict reading, spreadsheet-safe writing.
+
+Every sheet the project reads is parsed here, so one rule holds everywhere:
+UTF-8 text, every row exactly as long as the header, no cell over the csv
+module's 131,072 characters, numbers in plain ASCII decimal or scientific
+notation (``float()`` alone would take ``2_3`` as 23, ``１２`` as 12 and
+``inf``). On the way out, a text cell a spreadsheet would run as a formula
+(``=HYPERLINK(...)``, ``+cmd``, ``@SUM(...)``) is prefixed with ``'``: still
+readable, never executed; numbers such as ``-0.5`` are left alone.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+from pathlib import Path
+
+from evidence.errors import DataError
+
+NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+MAX_CELL = 131_072  # the csv module's default field limit, stated so the message can say it
+_FORMULA = re.compile(r"[=+\-@][A-Za-z(]")
+
+
+def number(text: str) -> float | None:
+    """The value of a plain ASCII number (``-1.5``, ``2e-3``), None for anything else."""
+    if not isinstance(text, str) or not NUMBER.fullmatch(text):
+        return None
+    return float(text)
+
+
+def safe(value):
+    """A cell a spreadsheet shows as text: ``=X``, ``+X``, ``-X``, ``@X`` (X a letter or '(')
+    get a leading ``'``; anything else (numbers, ``-0.5``, plain words) is returned unchanged."""
+    if isinstance(value, str) and _FORMULA.match(value):
+        return "'" + value
+    return value
+
+
+def safe_row(values) -> list:
+    return [safe(v) for v in values]
+
+
+def safe_frame(frame):
+    """A copy of a DataFrame with every text cell made safe (for ``to_csv`` writers)."""
+    return frame.map(safe) if len(frame) else frame.copy()
+
+
+def read_rows(path: str | Path, *, what: str = "file") -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """A CSV file's header and its non-blank rows as (first line, cells), read strictly.
+
+    Raises DataError naming the file and line for: a missing file, bytes that
+    are not UTF-8, a NUL byte or a cell over 131,072 characters, an empty
+    file, and a row with fewer or more cells than the header.
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise DataError(f"{what} not found", file=path) from exc
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise DataError(f"not UTF-8 text (byte {exc.start}: {exc.reason})", file=path,
+                        row=line) from exc
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    rows, line = [], 1
+    try:
+        header = [h.strip() for h in next(reader, [])]
+        line = reader.line_num + 1
+        for cells in reader:
+            if any(c.strip() for c in cells):
+                if len(cells) != len(header):
+                    raise DataError(f"{len(cells)} cells for {len(header)} columns (every row "
+                                    f"has one cell per column; quote a cell holding a comma)",
+                                    file=path, row=line)
+                rows.append((line, cells))
+            line = reader.line_num + 1
+    except csv.Error as exc:
+        msg = str(exc)
+        if "field larger than field limit" in msg:
+            msg = f"a cell longer than {MAX_CELL} characters"
+        raise DataError(f"not a readable CSV row: {msg}", file=path, row=line) from exc
+    if not header or header == [""]:
+        raise DataError("empty file: no header", file=path, row=1)
+    return header, rows
+
+
+def finite(x: float) -> bool:
+    return isinstance(x, float | int) and math.isfinite(x)
