@@ -152,7 +152,8 @@ def load_specs(path: Path | None = None) -> list[AnalysisSpec]:
         aid = entry.get("id", "?")
 
         def bad(msg, fld, entry=entry, aid=aid, i=i):
-            where = f"{line_of(entry, fld) or i} ({aid})" if isinstance(aid, str) else i
+            line = line_of(entry, fld) or i
+            where = f"{line} ({aid})" if isinstance(aid, str) else line
             return DataError(msg, file=path, row=where, field=fld)
 
         if not isinstance(entry.get("pool", True), bool):

@@ -51,9 +51,10 @@ def safe_frame(frame):
 def read_rows(path: str | Path, *, what: str = "file") -> tuple[list[str], list[tuple[int, list[str]]]]:
     """A CSV file's header and its non-blank rows as (first line, cells), read strictly.
 
-    Raises DataError naming the file and line for: a missing file, bytes that
-    are not UTF-8, a NUL byte or a cell over 131,072 characters, an empty
-    file, and a row with fewer or more cells than the header.
+    Raises DataError naming the file, line and (where there is one) field for:
+    a missing file, bytes that are not UTF-8, a NUL character, a cell over
+    131,072 characters, an empty file, a row with fewer or more cells than
+    the header.
     """
     path = Path(path)
     try:
@@ -61,31 +62,51 @@ def read_rows(path: str | Path, *, what: str = "file") -> tuple[list[str], list[
     except FileNotFoundError as exc:
         raise DataError(f"{what} not found", file=path) from exc
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[:exc.start].count(b"\n") + 1
-        raise DataError(f"not UTF-8 text (byte {exc.start}: {exc.reason})", file=path,
-                        row=line) from exc
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+        text, bad_bytes = raw.decode("utf-8-sig"), None
+    except UnicodeDecodeError as exc:  # read on to name the row and field of the bad byte
+        text, bad_bytes = raw.decode("utf-8-sig", errors="surrogateescape"), exc
+    if not text.strip():
+        raise DataError("empty file: no header", file=path, row=1)
+    header, rows = _parse(text, path)
+    for line, cells in [(1, header), *rows]:
+        for i, cell in enumerate(cells):
+            fld = header[i] if i < len(header) else None
+            if bad_bytes is not None and any("\udc80" <= ch <= "\udcff" for ch in cell):
+                raise DataError(f"not UTF-8 text ({bad_bytes.reason}; save the file as UTF-8)",
+                                file=path, row=line, field=fld)
+            if len(cell) > MAX_CELL:
+                raise DataError(f"a cell of {len(cell)} characters (at most {MAX_CELL})",
+                                file=path, row=line, field=fld)
+            if "\x00" in cell:
+                raise DataError("a NUL character in the cell", file=path, row=line, field=fld)
+        if line > 1 and len(cells) != len(header):
+            short = len(cells) < len(header)
+            raise DataError(f"{len(cells)} cells for {len(header)} columns (every row has one "
+                            "cell per column; quote a cell that holds a comma)", file=path,
+                            row=line, field=header[len(cells)] if short else f"cell {len(header) + 1}")
+    if bad_bytes is not None:  # a bad byte outside any cell (a quote or a line end)
+        line = raw[:bad_bytes.start].count(b"\n") + 1
+        raise DataError(f"not UTF-8 text ({bad_bytes.reason})", file=path, row=line)
+    return [h.strip() for h in header], rows
+
+
+def _parse(text: str, path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """Header and non-blank rows with their first line; long cells are read, then refused."""
+    limit = csv.field_size_limit()
+    csv.field_size_limit(max(limit, len(text) + 1))  # measure long cells ourselves, with their row
+    reader = csv.reader(io.StringIO(text, newline=""))
     rows, line = [], 1
     try:
-        header = [h.strip() for h in next(reader, [])]
+        header = next(reader, [])
         line = reader.line_num + 1
         for cells in reader:
             if any(c.strip() for c in cells):
-                if len(cells) != len(header):
-                    raise DataError(f"{len(cells)} cells for {len(header)} columns (every row "
-                                    f"has one cell per column; quote a cell holding a comma)",
-                                    file=path, row=line)
                 rows.append((line, cells))
             line = reader.line_num + 1
     except csv.Error as exc:
-        msg = str(exc)
-        if "field larger than field limit" in msg:
-            msg = f"a cell longer than {MAX_CELL} characters"
-        raise DataError(f"not a readable CSV row: {msg}", file=path, row=line) from exc
-    if not header or header == [""]:
-        raise DataError("empty file: no header", file=path, row=1)
+        raise DataError(f"not a readable CSV row: {exc}", file=path, row=line) from exc
+    finally:
+        csv.field_size_limit(limit)
     return header, rows
 
 

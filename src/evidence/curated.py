@@ -29,9 +29,13 @@ class Located(dict):
         return getattr(self, "key_lines", {}).get(key, self.line)
 
 
+MAX_DEPTH = 50  # nesting a curated file never needs; deeper is refused before recursion fails
+
+
 class _Refused(yaml.MarkedYAMLError):
-    def __init__(self, problem, mark):
+    def __init__(self, problem, mark, field=None):
         super().__init__(problem=problem, problem_mark=mark)
+        self.field = field
 
 
 class _Loader(yaml.SafeLoader):
@@ -45,7 +49,13 @@ class _Loader(yaml.SafeLoader):
         if getattr(event, "anchor", None) is not None:
             raise _Refused(f"anchor &{event.anchor} not allowed in a curated file",
                            event.start_mark)
-        return super().compose_node(parent, index)
+        self._depth = getattr(self, "_depth", 0) + 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise _Refused(f"nested more than {MAX_DEPTH} levels deep", event.start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 def _construct_map(loader: _Loader, node: yaml.MappingNode):
@@ -59,8 +69,8 @@ def _construct_map(loader: _Loader, node: yaml.MappingNode):
         if not isinstance(key, str | int) or isinstance(key, bool):
             raise _Refused(f"a key must be text, not {type(key).__name__}", key_node.start_mark)
         if key in data:
-            raise _Refused(f"duplicate key {key!r} (first on line {data.key_lines[key]})",
-                           key_node.start_mark)
+            raise _Refused(f"duplicate key {key!r} (first on line {data.key_lines[key]}; "
+                           "the second would silently win)", key_node.start_mark, field=key)
         data[key] = loader.construct_object(value_node, deep=True)
         data.key_lines[key] = key_node.start_mark.line + 1
 
@@ -92,11 +102,9 @@ def load_yaml(path: Path):
         if mark is None:
             raise DataError(f"not valid YAML: {problem}", file=path) from exc
         raise DataError(f"{problem} (line {mark.line + 1}, column {mark.column + 1})",
-                        file=path, row=mark.line + 1) from exc
+                        file=path, row=mark.line + 1, field=getattr(exc, "field", None)) from exc
     except yaml.YAMLError as exc:
         raise DataError(f"not valid YAML: {exc}", file=path) from exc
-    except RecursionError as exc:
-        raise DataError("nested too deeply to be a curated file", file=path) from exc
 
 
 def read_yaml_list(path: Path, what: str) -> list:

@@ -41,14 +41,6 @@ class Unconvertible(ValueError):
         self.field = field
 
 
-# the input a conversion of each data type rests on, named when its result is not finite
-KEY_FIELD = {"arm_mean_sd": "sd_int", "arm_change_sd": "sd_int", "arm_change_se": "se_int",
-             "arm_change_ci": "ci_low_int", "t_stat": "t", "f_stat": "f", "p_only": "p",
-             "mean_diff_ci": "diff_ci_low", "mean_diff_se": "diff_se", "smd_ci": "estimate_ci_low",
-             "pooled_smd_ci": "estimate_ci_low", "pooled_md_ci": "estimate_ci_low",
-             "counts": "events_int"}
-
-
 def label(first_author: str, year, study_id: str) -> str:
     """'Sherman 2010' from first_author 'Sherman KJ' (initials dropped) and year."""
     words = first_author.split()
@@ -281,12 +273,12 @@ def compute(row, smd_measure: str = "SMD") -> dict:
         out["derived"] = "; ".join(notes)
         return out
     except (ArithmeticError, ValueError) as exc:  # overflow, 0/0, a log of 0 from extreme numbers
-        raise Unconvertible(KEY_FIELD.get(kind, "data_type"),
-                            f"the {kind} conversion failed on these numbers ({exc})") from exc
+        raise Unconvertible("data_type", f"the {kind} conversion fails on this row's numbers "
+                                         f"({type(exc).__name__}: {exc})") from exc
     if not (cells.finite(yi) and cells.finite(vi) and vi > 0):
-        raise Unconvertible(KEY_FIELD.get(kind, "data_type"),
-                            f"the {kind} conversion gives yi = {yi!r}, vi = {vi!r}: an effect "
-                            "needs a finite estimate and a positive finite variance")
+        raise Unconvertible("data_type", f"the {kind} conversion of this row's numbers gives "
+                                         f"yi = {yi!r}, vi = {vi!r}: an effect needs a finite "
+                                         "estimate and a positive finite variance")
     ci = _reported_ci(row)
     flipped = _favour(yi, row, notes) != yi
     yi = -yi if flipped else yi

@@ -250,9 +250,13 @@ def _parse_number(row, name, err, *, integer=False, minimum=None, strict=False):
         err(name, f"{text!r} is not a finite number")
         return None
     if integer and x != int(x):
+        row.setdefault("_bad", set()).add(name)
         err(name, f"{text!r} must be a whole number")
+        return None
     if minimum is not None and (x < minimum or (strict and x == minimum)):
+        row.setdefault("_bad", set()).add(name)
         err(name, f"{text} must be {'>' if strict else '>='} {minimum:g}")
+        return None
     return x
 
 
