@@ -173,6 +173,9 @@ def load_specs(path: Path | None = None) -> list[AnalysisSpec]:
             raise bad(f"must be a list of row ids, not {entry['rows']!r}", "rows")
         if len(set(entry["rows"])) != len(entry["rows"]):
             raise bad("a row id is listed twice", "rows")
+        if cells.safe(entry["id"]) != entry["id"]:
+            raise bad(f"{entry['id']!r} begins like a spreadsheet formula; an id begins with a "
+                      "letter or digit", "id")
         if entry["id"] in seen:
             raise bad(f"duplicate analysis id {entry['id']!r}", "id")
         seen.add(entry["id"])

@@ -11,8 +11,10 @@ make it 0600).
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
+import signal
 import stat
 import tempfile
 from collections.abc import Iterator
@@ -39,18 +41,49 @@ def replacing(path: str | os.PathLike, *, suffix: str = "") -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     mode = _target_mode(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix + ".tmp")
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path = None
     try:
+        with _signals_held():  # Ctrl-C between creating and naming the file would leave it
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
+                                       suffix=suffix + ".tmp")
+            tmp_path = Path(tmp)
+            _PENDING.add(tmp_path)
+            os.close(fd)
         yield tmp_path
         with open(tmp_path, "rb+") as fh:
             os.fsync(fh.fileno())
         os.chmod(tmp_path, mode)
         os.replace(tmp_path, path)
     except BaseException:
-        tmp_path.unlink(missing_ok=True)
+        if tmp_path is not None:
+            tmp_path.unlink(missing_ok=True)
         raise
+    finally:
+        _PENDING.discard(tmp_path)
+
+
+# temporary files not yet renamed or removed; an interrupt that lands between two
+# statements of ``with replacing(...)`` (outside its try) still has them removed at exit
+_PENDING: set[Path] = set()
+
+
+@atexit.register
+def _remove_pending() -> None:
+    for tmp in list(_PENDING):
+        tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold SIGINT (Ctrl-C) for a few statements; a pending one is raised as they end."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:

@@ -21,7 +21,7 @@ from evidence.errors import DataError
 
 NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 MAX_CELL = 131_072  # the csv module's default field limit, stated so the message can say it
-_FORMULA = re.compile(r"[=+\-@][A-Za-z(]")
+_FORMULA = re.compile(r"=|[+\-@][A-Za-z(]")  # no number begins with '='; -0.5 stays a number
 
 
 def number(text: str) -> float | None:
@@ -32,8 +32,8 @@ def number(text: str) -> float | None:
 
 
 def safe(value):
-    """A cell a spreadsheet shows as text: ``=X``, ``+X``, ``-X``, ``@X`` (X a letter or '(')
-    get a leading ``'``; anything else (numbers, ``-0.5``, plain words) is returned unchanged."""
+    """A cell a spreadsheet shows as text: ``=...``, and ``+X``, ``-X``, ``@X`` with X a letter
+    or '(', get a leading ``'``; anything else (``-0.5``, ``+2``, plain words) is unchanged."""
     if isinstance(value, str) and _FORMULA.match(value):
         return "'" + value
     return value

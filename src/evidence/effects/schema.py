@@ -174,6 +174,9 @@ def _unique(sheet: Sheet, key: str, err) -> set[str]:
         value = row[key]
         if not value:
             err(row, key, "blank; required")
+        elif cells.safe(value) != value:
+            err(row, key, f"{value!r} begins like a spreadsheet formula; an id begins with a "
+                          "letter or digit")
         elif value in seen:
             err(row, key, f"duplicate {value!r} (first on line {seen[value]})")
         else:
