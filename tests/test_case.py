@@ -104,7 +104,7 @@ def test_one_mid_lookup_for_grading_and_figures(tmp_path):
     ("pain,NRS,points,1_0,src,\n", "mid"),
     ("pain,NRS,points,2,,\n", "source"),
     ("pain,NRS,points,2,src,\npain,NRS,points,3,src,\n", "outcome"),
-    ("pain,NRS,points,2,src\n", None),  # a short row
+    ("pain,NRS,points,2,src\n", "notes"),  # a short row: named by its first missing cell
 ])
 def test_bad_mids_are_rejected_naming_the_line(tmp_path, body, field):
     f = tmp_path / "mids.csv"
