@@ -16,13 +16,15 @@ from pathlib import Path
 
 from evidence import atomic, case
 from evidence.effects import calculators as calc
+from evidence.effects import classes
 from evidence.effects.schema import load_sheets
 
 COLUMNS = ("row_id", "study_id", "pmid", "condition", "outcome", "instrument", "timepoint",
            "timepoint_weeks", "comparison", "comparator_type", "design", "measure", "yi", "vi",
            "se", "ci_low", "ci_high", "n_int", "n_ctl", "favours_int_positive",
            "evidence_role", "source", "derived", "estimable", "not_estimable_reason", "label",
-           "risk_of_bias", "k_studies", "i2", "data_type")
+           "risk_of_bias", "k_studies", "i2", "data_type", "result_class", "direction", "p",
+           "p_operator", "n_total", "smd_implied_low", "smd_implied_high")
 ARM_TYPES = ("arm_mean_sd", "arm_change_sd", "arm_change_se", "arm_change_ci")
 SMD_FORMULAS = {"SMD": (calc.smd, "Hedges' g, metafor exact J"),
                 "SMD_RevMan": (calc.smd_revman, "Hedges' g, RevMan 5 formulas")}
@@ -345,7 +347,9 @@ def effect_rows(studies, outcomes, smd_measure: str = "SMD", split_shared: bool 
     for row in rows:
         study = by_id[row["study_id"]]
         eff = compute(row, smd_measure)
-        derived = "; ".join(x for x in [eff["derived"], *row.get("_split", [])] if x)
+        cls = classes.annotate(row, eff)
+        derived = "; ".join(x for x in [eff["derived"], *row.get("_split", []),
+                                        cls.pop("implied_note")] if x)
         se = math.sqrt(eff["vi"]) if eff["estimable"] else None
         yi = eff["yi"]
         out.append({
@@ -363,7 +367,7 @@ def effect_rows(studies, outcomes, smd_measure: str = "SMD", split_shared: bool 
             "not_estimable_reason": eff["not_estimable_reason"],
             "label": label(study["first_author"], study["year"], study["study_id"]),
             "risk_of_bias": study["risk_of_bias"], "k_studies": row["k_studies"],
-            "i2": row["i2"], "data_type": row["data_type"],
+            "i2": row["i2"], "data_type": row["data_type"], **cls,
         })
     out.sort(key=lambda r: (r["study_id"], r["row_id"]))
     return out
