@@ -17,14 +17,22 @@ Documented rules where metafor gives an error or noise:
 - ``trimfill`` without ``side`` on studies of equal variances: the regression
   on sqrt(vi) that picks the side is singular (metafor stops with "missing
   value where TRUE/FALSE needed"); a DataError asks for ``side``.
-- ``egger`` on an essentially perfect fit (identical effects), by R's
-  ``summary.lm`` criterion (residual variance < 1e-30 (mean(f)² + var(f)),
-  f the weighted fitted values): the t statistic is rounding noise, so stat
-  and p are NaN with a RuntimeWarning (metafor returns the noise with R's warning).
+- ``trimfill`` on identical effects: k0 = 0 (nothing is asymmetric; side
+  "left" unless given, with no effect); metafor picks a side and k0 from the
+  sign of a rounding-noise slope, or does not converge.
+- ``egger`` on studies of equal variances: a DataError (metafor: "Model matrix
+  no longer of full rank").
+- ``egger`` on an essentially perfect fit: identical effects, or by R's
+  ``summary.lm`` criterion (residual variance < c (mean(f)² + var(f)), f the
+  weighted fitted values) with c = 1e-20 where R has 1e-30 (our least squares
+  is not R's QR, its noise floor differs): the t statistic is rounding noise,
+  so stat and p are NaN with a RuntimeWarning (metafor returns the noise with
+  R's warning).
 """
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass
 
@@ -104,8 +112,13 @@ def _subgroups_common(y, v, groups, names, index, method, test, labels, level):
         rss = float(np.sum(w * r * r))
         cov = cov * (0.0 if rss <= np.finfo(float).eps else rss / (k - G))
     b, C = beta[1:], cov[1:, 1:]
-    qm = float(b @ np.linalg.solve(C, b))
-    if test == "knha":
+    if not C.any():  # knha scale 0 (identical effects): no test, as metafor (QM NaN)
+        qm = float("nan")
+    else:
+        qm = float(b @ np.linalg.solve(C, b))
+    if math.isnan(qm):
+        p = float("nan")
+    elif test == "knha":
         qm /= G - 1
         p = float(stats.f.sf(qm, G - 1, k - G))
     else:
@@ -167,6 +180,9 @@ def egger(yi, vi) -> EggerResult:
     k = y.size
     if k < 3:
         raise DataError(f"Egger's test needs at least 3 studies, got {k}")
+    if np.ptp(v) <= 1e-12 * v.max():  # metafor: "Model matrix no longer of full rank"
+        raise DataError("Egger's test needs studies of different precision; all variances are equal",
+                        field="vi")
     X = np.column_stack([np.ones(k), np.sqrt(v)])
     w = 1 / v
     XtW = X.T * w
@@ -175,7 +191,7 @@ def egger(yi, vi) -> EggerResult:
     resid = y - X @ beta
     sigma2 = np.sum(w * resid ** 2) / (k - 2)
     fitted = np.sqrt(w) * (X @ beta)
-    if sigma2 < 1e-30 * (np.mean(fitted) ** 2 + np.var(fitted, ddof=1)):  # R's summary.lm check
+    if np.ptp(y) == 0 or sigma2 < 1e-20 * (np.mean(fitted) ** 2 + np.var(fitted, ddof=1)):
         warnings.warn("Egger's test: essentially perfect fit (identical effects?); the test "
                       "statistic would be rounding noise, so it and p are NaN", RuntimeWarning,
                       stacklevel=2)
@@ -215,6 +231,10 @@ def trimfill(yi, vi, method="REML", test="z", labels=None, side=None, level=0.95
     extreme ones about the trimmed estimate and keep their variances.
     """
     y0, v0, labels = check_inputs(yi, vi, labels)
+    if np.ptp(y0) == 0:  # identical effects: nothing is asymmetric, nothing to fill
+        side = "left" if side is None else side
+        res = rma(y0, v0, method=method, test=test, labels=labels, level=level)
+        return TrimFillResult(k0=0, side=side, result=res, filled=np.zeros(y0.size, bool))
     if side is None and np.ptp(v0) <= 1e-12 * v0.max():
         raise DataError("trim-and-fill: all variances are equal, so funnel asymmetry cannot "
                         "suggest a side; give side='left' or side='right'", field="side")
