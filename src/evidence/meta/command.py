@@ -96,8 +96,9 @@ def read_table(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
     try:
         for cells in reader:
             rows.append((reader.line_num, cells))
-    except csv.Error as exc:
-        raise DataError(f"cannot read CSV: {exc}", file=path, row=reader.line_num + 1) from None
+    except csv.Error as exc:  # the record that failed starts after the last one read
+        start = rows[-1][0] + 1 if rows else 1
+        raise DataError(f"cannot read CSV: {exc}", file=path, row=start) from None
     rows = [(n, c) for n, c in rows if any(x.strip() for x in c)]
     if not rows:
         raise DataError("empty file: no header and no rows", file=path)

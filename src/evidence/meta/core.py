@@ -216,8 +216,13 @@ def check_inputs(yi, vi, labels=None, *, source=None):
 # ---- tau², intercept-only (the kernel, O(k)) ----
 
 def _closed(y, v):
-    k = y.size
-    return kernel.closed_forms(y[None, :], v[None, :], None, np.array([k]))
+    """The kernel's closed forms for one row; numbers beyond double precision are an error."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        cf = kernel.closed_forms(y[None, :], v[None, :], None, np.array([y.size]))
+    if not all(np.isfinite(cf[n][0]) for n in ("Q", "c", "he", "ll0_reml")):
+        raise DataError("effects or variances too extreme for double precision (Q or the "
+                        "weights overflow)")
+    return cf
 
 
 def _tau2_row(y, v, method, cf=None):
@@ -245,7 +250,7 @@ def _tau2_row(y, v, method, cf=None):
         raise DataError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}", field="method")
     if failed[0]:
         raise DataError(f"{method} tau² estimation did not converge within {kernel.MAX_ROUNDS} "
-                        "iterations (extreme variances?)", field="vi")
+                        "iterations (effects or variances too extreme for double precision?)")
     return float(t[0])
 
 
@@ -386,7 +391,10 @@ def rma(yi, vi, method="REML", test="z", labels=None, level=0.95, pi="metafor", 
     if k < 2 and not (_allow_single or method == "EE") or (k < 2 and test == "knha"):
         raise DataError(f"a {method} model with test={test} needs at least 2 studies, got {k}",
                         file=source)
-    cf = _closed(y, v) if k > 1 else None
+    try:
+        cf = _closed(y, v) if k > 1 else None
+    except DataError as exc:
+        raise DataError(exc.message, file=source) from None
     if tau2 is not None:
         if not (np.isfinite(tau2) and tau2 >= 0):
             raise DataError(f"fixed tau2 must be a non-negative number, got {tau2}", field="tau2")

@@ -240,7 +240,9 @@ def closed_forms(y, v, pad, k):
     and at tau² = 0 the pieces of the (RE)ML score and log-likelihood. ``pad`` None: no padding."""
     yc = center(y, v) if pad is None else np.where(pad, 0.0, center(y, v))  # padding stays 0
     w, S, _mu, r = sums(yc, v, np.zeros(y.shape[0]))
-    trp = trace_p(w, S)
+    wmax = w.max(axis=1)  # tr(P) from weights scaled to 1: no underflow of w_i w_j (v ~ 1e200)
+    u = w / wmax[:, None]
+    trp = wmax * trace_p(u, rsum(u))
     wr = w * r
     Q = rsum(wr * r)
     kk = np.maximum(k, 2).astype(float)
