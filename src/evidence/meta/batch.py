@@ -27,13 +27,14 @@ from evidence.meta.core import METHODS, TESTS, check_level
 FIELDS = ("estimate", "se", "ci_low", "ci_high", "pval", "tau2", "I2", "H2", "Q", "Q_pval",
           "k", "pi_low", "pi_high")
 _EPS = np.finfo(float).eps
+CHUNK = 65_536  # array elements per block of rows (~0.5 MB per float array)
 
 
 def _give_up(failed, what):
     idx = np.flatnonzero(failed)
     warnings.warn(f"{what} tau² did not converge within {kernel.MAX_ROUNDS} iterations for "
                   f"{idx.size} row(s) (first: {idx[:10].tolist()}); their results are NaN",
-                  RuntimeWarning, stacklevel=4)
+                  RuntimeWarning, stacklevel=3)
 
 
 def batch(yi, vi, method="REML", test="z", level=0.95, pi="metafor") -> dict[str, np.ndarray]:
@@ -68,8 +69,18 @@ def batch(yi, vi, method="REML", test="z", level=0.95, pi="metafor") -> dict[str
     v = np.where(mask, v, np.inf)  # weight 1 / (v + tau²) = 0 on padding
     kk = np.maximum(k, 2).astype(float)  # avoid 0-division on rows that end as NaN
 
+    # blocks of rows small enough for the CPU cache (fresh large arrays cost page faults)
+    step = max(1, CHUNK // max(1, y.shape[1]))
+    parts = []
     with np.errstate(divide="ignore", invalid="ignore"):  # rows with k < 2 end as NaN
-        return _fit(y, v, ~mask, k, kk, method, test, level, pi)
+        for i in range(0, max(1, y.shape[0]), step):
+            sl = slice(i, i + step)
+            parts.append(_fit(y[sl], v[sl], ~mask[sl], k[sl], kk[sl], method, test, level, pi))
+    out = parts[0] if len(parts) == 1 else {f: np.concatenate([p[f] for p in parts]) for f in parts[0]}
+    failed = (k >= 2) & np.isnan(out["tau2"])  # a converged fit never has a NaN tau²
+    if failed.any():
+        _give_up(failed, method)
+    return out
 
 
 def _tau2(y, v, pad, k, kk, method, cf):
@@ -90,14 +101,12 @@ def _tau2(y, v, pad, k, kk, method, cf):
         t, failed = kernel.pm(Y, V, cf["dl"][act], cf["Q"][act] - (kk[act] - 1), kk[act])
     else:
         t, failed = kernel.reml_ml(Y, V, {n: a[act] for n, a in cf.items()}, method == "REML")
-    if failed.any():
-        _give_up(np.isin(np.arange(y.shape[0]), act[failed]), method)
     tau2[act] = t
     return tau2
 
 
 def _fit(y, v, pad, k, kk, method, test, level, pi):
-    cf = kernel.closed_forms(y, v, pad, k)
+    cf = kernel.closed_forms(y, v, pad, k, likelihood=method in ("REML", "ML"))
     Q, c = cf["Q"], cf["c"]
     tau2 = _tau2(y, v, pad, k, kk, method, cf)
     w, S, est, r = kernel.sums(y, v, tau2)

@@ -27,7 +27,7 @@ import numpy as np
 MAX_ROUNDS = 200  # bisection alone shrinks a bracket by 2^-200: far past double precision
 MAX_EXPAND = 80  # brackets grow by 4x per round: 4^80 ~ 1e48 times the starting width
 TOL = 1e-12  # relative width of the final bracket / size of the last Newton step
-NEWTON_STOP = 1e-10  # (RE)ML: the error after a Newton step this small is ~1e-20 / tau²
+NEWTON_STOP = 1e-8  # (RE)ML: the error after a Newton step this small is ~1e-16 c (quadratic)
 NEWTON_TOL = 1e-9  # PM: Newton on a convex function, the error after such a step is ~1e-18
 
 
@@ -69,18 +69,33 @@ def trace_p(w, S):
     return 2 * rsum(w[:, 1:] * np.cumsum(w[:, :-1], axis=1)) / S
 
 
+def _dot(a, b):
+    """Row-wise dot products without a temporary array."""
+    return np.einsum("ij,ij->i", a, b)
+
+
 def score(y, v, t, reml):
-    """(RE)ML score (times 2) at t and its negative derivative (for Newton); y centred."""
-    w, S, _mu, r = sums(y, v, t)
-    wr = w * r
-    ypy = rsum(wr * wr)
-    w2 = w * w
-    W2 = rsum(w2)
-    a = rsum(w * wr)
-    yp3y = rsum(w * wr * wr) - a * a / S
+    """(RE)ML score (times 2) at t, its negative derivative (for Newton) and the expected
+    information (Fisher scoring); y centred. tr(P) by the difference form where it keeps
+    at least 6 digits, else by ``trace_p``."""
+    w = v + t[:, None]
+    np.reciprocal(w, out=w)
+    S = rsum(w)
+    wr = y - (_dot(w, y) / S)[:, None]
+    wr *= w
+    ypy = _dot(wr, wr)
+    a = _dot(w, wr)
+    W2 = _dot(w, w)
+    tmp = w * wr
+    yp3y = _dot(tmp, wr) - a * a / S
     if reml:
-        s = ypy - trace_p(w, S)
-        info = W2 - 2 * rsum(w2 * w) / S + (W2 / S) ** 2
+        trp = S - W2 / S
+        bad = trp < 1e-6 * S
+        if bad.any():
+            trp[bad] = trace_p(w[bad], S[bad])
+        np.multiply(w, w, out=tmp)
+        s = ypy - trp
+        info = W2 - 2 * _dot(tmp, w) / S + (W2 / S) ** 2
     else:
         s = ypy - S
         info = W2
@@ -96,7 +111,7 @@ def loglik(y, v, t, reml):
     return ll - 0.5 * np.log(S) if reml else ll
 
 
-LEFT_PROBES = 6  # t0 / 2, ..., t0 / 64: where a falling start looks for a rise nearer 0
+LEFT_PROBES = (2, 8)  # t0 / 2, t0 / 8: where a falling start looks for a rise nearer 0
 
 
 def _bracket(y, v, t0, s0, st, d0, reml, scale):
@@ -105,7 +120,7 @@ def _bracket(y, v, t0, s0, st, d0, reml, scale):
     Where the score rises at t0 the bracket grows to the right. Where it falls
     at t0 and at 0, the likelihood may still have a maximum in between (ML at
     k = 2-3 often does): the score is probed at metafor's Fisher-scoring step
-    from t0 and at t0 / 2, ..., t0 / 64, and the highest probe where it rises
+    from t0 and at t0 / 2 and t0 / 8, and the highest probe where it rises
     opens a bracket with the next probe above it; with none, the search ends at
     the boundary 0. Returns lo, hi, at0 and failed.
     """
@@ -116,7 +131,7 @@ def _bracket(y, v, t0, s0, st, d0, reml, scale):
     if idx.size:
         n = idx.size
         fisher = t0[idx] + st[idx] / np.where(d0[idx] > 0, d0[idx], np.inf)
-        probes = np.column_stack([fisher] + [t0[idx] / 2.0 ** j for j in range(1, LEFT_PROBES + 1)])
+        probes = np.column_stack([fisher] + [t0[idx] / d for d in LEFT_PROBES])
         probes = np.where((probes > 0) & (probes < t0[idx, None]), probes, t0[idx, None] / 2)
         probes = np.sort(probes, axis=1)  # ascending; then t0 itself, where the score is <= 0
         P = probes.shape[1]
@@ -126,7 +141,7 @@ def _bracket(y, v, t0, s0, st, d0, reml, scale):
         sg = np.column_stack([ps, np.full(n, -1.0)])
         rises = sg > 0
         has = rises.any(1)
-        top = P - 1 - np.argmax(rises[:, ::-1], axis=1)  # highest probe with a rising score
+        top = P - np.argmax(rises[:, ::-1], axis=1)  # highest probe (of columns 0..P) that rises
         rows = np.arange(n)
         above = np.argmax((sg <= 0) & (np.arange(P + 1)[None, :] > top[:, None]), axis=1)
         sel = idx[has]
@@ -235,29 +250,40 @@ def pm(y, v, start, f0, k):
     return tau2, failed
 
 
-def closed_forms(y, v, pad, k):
+def closed_forms(y, v, pad, k, likelihood=True):
     """Centred effects, Q, tr(P) at 0 (DL's c), DL and HE tau², the typical variance s²,
-    and at tau² = 0 the pieces of the (RE)ML score and log-likelihood. ``pad`` None: no padding."""
+    and (``likelihood``) at tau² = 0 the pieces of the (RE)ML score and log-likelihood.
+    ``pad`` None: no padding."""
     yc = center(y, v) if pad is None else np.where(pad, 0.0, center(y, v))  # padding stays 0
-    w, S, _mu, r = sums(yc, v, np.zeros(y.shape[0]))
-    wmax = w.max(axis=1)  # tr(P) from weights scaled to 1: no underflow of w_i w_j (v ~ 1e200)
-    u = w / wmax[:, None]
-    trp = wmax * trace_p(u, rsum(u))
+    w = 1.0 / v
+    S = rsum(w)
+    r = yc - (_dot(w, yc) / S)[:, None]
     wr = w * r
-    Q = rsum(wr * r)
+    Q = _dot(wr, r)
+    W2 = _dot(w, w)
+    trp = S - W2 / S
+    bad = ~(trp >= 1e-6 * S) | (S < 1e-140)  # cancellation (a dominant weight), underflow
+    if bad.any():
+        wb = w[bad]
+        wmax = wb.max(axis=1)  # weights scaled to 1: no underflow of w_i w_j
+        u = wb / wmax[:, None]
+        trp[bad] = wmax * trace_p(u, rsum(u))
     kk = np.maximum(k, 2).astype(float)
     dl = np.maximum(0.0, (Q - (kk - 1)) / trp)
     ybar = rsum(yc) / np.maximum(k, 1)
     dev = yc - ybar[:, None]
     if pad is not None:
-        dev = np.where(pad, 0.0, dev)
-    rss = rsum(dev * dev)
-    vz = v if pad is None else np.where(pad, 1.0, v)
-    he = np.maximum(0.0, rss / (kk - 1) - (rsum(vz) - (0 if pad is None else rsum(pad))) / kk)
-    ypy, logv = rsum(wr * wr), rsum(np.log(vz))
-    return dict(yc=yc, Q=Q, c=trp, dl=dl, he=he, rss=rss, s2=(kk - 1) / trp,
-                s0_reml=ypy - trp, s0_ml=ypy - S, ll0_ml=-0.5 * (logv + Q),
-                ll0_reml=-0.5 * (logv + Q + np.log(S)))
+        dev[pad] = 0.0
+    rss = _dot(dev, dev)
+    vsum = rsum(v) if pad is None else rsum(np.where(pad, 0.0, v))
+    he = np.maximum(0.0, rss / (kk - 1) - vsum / kk)
+    out = dict(yc=yc, Q=Q, c=trp, dl=dl, he=he, rss=rss, s2=(kk - 1) / trp)
+    if likelihood:
+        ypy = _dot(wr, wr)
+        logv = rsum(np.log(v) if pad is None else np.where(pad, 0.0, np.log(np.where(pad, 1.0, v))))
+        out.update(s0_reml=ypy - trp, s0_ml=ypy - S, ll0_ml=-0.5 * (logv + Q),
+                   ll0_reml=-0.5 * (logv + Q + np.log(S)))
+    return out
 
 
 # ---- the same (RE)ML search for one meta-analysis, in scalars (rma's speed) ----
@@ -305,7 +331,7 @@ def _bracket1(y, v, t0, s0, st, info, reml, scale):
     if t0 <= 0:
         return 0.0, 0.0, True
     fisher = t0 + st / info if info > 0 else np.inf
-    probes = [fisher] + [t0 / 2.0 ** j for j in range(1, LEFT_PROBES + 1)]
+    probes = [fisher] + [t0 / d for d in LEFT_PROBES]
     probes = sorted(p if 0 < p < t0 else t0 / 2 for p in probes)
     above = t0
     for p in reversed(probes):  # from the top: the first rising probe is the highest one
