@@ -218,7 +218,7 @@ def check_inputs(yi, vi, labels=None, *, source=None):
 def _closed(y, v):
     """The kernel's closed forms for one row; numbers beyond double precision are an error."""
     with np.errstate(over="ignore", invalid="ignore"):
-        cf = kernel.closed_forms(y[None, :], v[None, :], None, np.array([y.size]))
+        cf = kernel.closed_forms1(y, v)
     if not all(np.isfinite(cf[n][0]) for n in ("Q", "c", "he", "ll0_reml")):
         raise DataError("effects or variances too extreme for double precision (Q or the "
                         "weights overflow)")

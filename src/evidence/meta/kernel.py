@@ -301,7 +301,10 @@ def score1(y, v, t, reml):
     W2 = w @ w
     yp3y = (w * wr) @ wr - a * a / S
     if reml:
-        s = wr @ wr - 2 * (w[1:] @ np.cumsum(w[:-1])) / S
+        trp = S - W2 / S
+        if not trp >= 1e-6 * S:  # as ``score``: the stable form where the difference cancels
+            trp = 2 * (w[1:] @ np.cumsum(w[:-1])) / S
+        s = wr @ wr - trp
         info = W2 - 2 * ((w * w) @ w) / S + (W2 / S) ** 2
     else:
         s = wr @ wr - S
@@ -391,3 +394,32 @@ def reml_ml1(y, v, cf, reml):
         if ll2 > ll:
             t, ll = t2, ll2
     return 0.0 if ll0 > ll else t
+
+
+def closed_forms1(y, v):
+    """``closed_forms`` for one row without padding (1-D y, v), the same formulas in 1-D
+    dot products; values as 1-element arrays, ``yc`` as a (1, k) array."""
+    k = y.size
+    yc = y - y[np.argmin(v)]
+    w = 1.0 / v
+    S = w.sum()
+    r = yc - (w @ yc) / S
+    wr = w * r
+    Q = wr @ r
+    W2 = w @ w
+    trp = S - W2 / S
+    if not (trp >= 1e-6 * S) or S < 1e-140:
+        u = w / w.max()
+        trp = w.max() * 2 * (u[1:] @ np.cumsum(u[:-1])) / u.sum()
+    kk = max(k, 2)
+    dev = yc - yc.sum() / max(k, 1)
+    rss = dev @ dev
+    ypy = wr @ wr
+    logv = np.log(v).sum()
+    vals = dict(Q=Q, c=trp, dl=max(0.0, (Q - (kk - 1)) / trp),
+                he=max(0.0, rss / (kk - 1) - v.sum() / kk), rss=rss, s2=(kk - 1) / trp,
+                s0_reml=ypy - trp, s0_ml=ypy - S, ll0_ml=-0.5 * (logv + Q),
+                ll0_reml=-0.5 * (logv + Q + np.log(S)))
+    out = {n: np.array([x], float) for n, x in vals.items()}
+    out["yc"] = yc[None, :]
+    return out
