@@ -162,6 +162,8 @@ def test_k1_i2_is_zero_as_metafor():
     r = rma([0.3], [0.1], method="EE")
     assert (r.I2, r.H2) == (0.0, 1.0)
     assert cumulative([0.3, 0.5], [0.1, 0.2])["I2"].iloc[0] == 0.0
+    b = batch([[0.3, np.nan]], [[0.1, np.nan]], method="EE")
+    assert (b["estimate"][0], b["I2"][0], b["H2"][0], b["Q"][0]) == (0.3, 0.0, 1.0, 0.0)
 
 
 @pytest.mark.parametrize("method,test,tau2,qm,p", [

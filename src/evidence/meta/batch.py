@@ -8,7 +8,7 @@ rows only, each row leaving the working arrays when its tau² has converged.
 
 Rows are NaN-padded for unequal k: a NaN in ``yi`` must sit where
 ``vi`` is NaN. Rows with fewer than 2 studies give NaN (a random-effects
-model needs 2; the EE model is returned for k = 1 with NaN heterogeneity).
+model needs 2; the EE model is returned for k = 1 with I² 0, H² 1, Q 0, as ``rma``).
 A row whose iteration does not converge within the kernel's bound is NaN,
 with a ``RuntimeWarning`` naming it: one hard row must not sink the others.
 """
@@ -150,4 +150,6 @@ def _fit(y, v, pad, k, kk, method, test, level, pi):
             arr = arr.astype(float)
             keep = single_ee & np.isin(name, ["estimate", "se", "ci_low", "ci_high", "pval", "tau2"])
             out[name] = np.where(bad & ~keep, np.nan, arr)
+        for name, value in (("I2", 0.0), ("H2", 1.0), ("Q", 0.0)):  # as rma (metafor) at k = 1
+            out[name] = np.where(single_ee, value, out[name])
     return out
