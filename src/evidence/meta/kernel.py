@@ -170,14 +170,14 @@ def reml_ml(y, v, cf, reml):
     Returns (tau2, failed)."""
     he, dl, scale = cf["he"], cf["dl"], cf["s2"]
     s0, ll0 = (cf["s0_reml"], cf["ll0_reml"]) if reml else (cf["s0_ml"], cf["ll0_ml"])
-    st, _d, info = score(y, v, he, reml)
-    t, ok = _climb(y, v, he, s0, st, info, reml, scale)
+    st, d0, info = score(y, v, he, reml)
+    t, ok = _climb(y, v, he, s0, st, info, reml, scale, d0)
     ll = np.where(ok, loglik(y, v, np.where(ok, t, 0.0), reml), -np.inf)
     again = np.flatnonzero(ok & (ll < ll0) & (dl != he))  # metafor's ll0check would fire
     if again.size:
         Y, V, d0 = y[again], v[again], dl[again]
-        st2, _d, info2 = score(Y, V, d0, reml)
-        t2, ok2 = _climb(Y, V, d0, s0[again], st2, info2, reml, scale[again])
+        st2, dd2, info2 = score(Y, V, d0, reml)
+        t2, ok2 = _climb(Y, V, d0, s0[again], st2, info2, reml, scale[again], dd2)
         ll2 = np.where(ok2, loglik(Y, V, np.where(ok2, t2, 0.0), reml), -np.inf)
         better = ok2 & (ll2 > ll[again])
         t[again[better]], ll[again[better]] = t2[better], ll2[better]
@@ -187,18 +187,29 @@ def reml_ml(y, v, cf, reml):
     return tau2, ~ok
 
 
-def _climb(y, v, t0, s0, st, dt, reml, scale):
-    """Local maximum from t0: safeguarded Newton on the score inside a sign-change bracket."""
+def _climb(y, v, t0, s0, st, dt, reml, scale, d0):
+    """Local maximum from t0: safeguarded Newton on the score inside a sign-change bracket.
+
+    ``st``, ``d0``, ``dt``: score, its negative derivative and the information at t0
+    (the first round reuses them where it starts at t0)."""
     lo, hi, at0, failed = _bracket(y, v, t0, s0, st, dt, reml, scale)
     t = np.where(at0, 0.0, np.clip(t0, lo, hi))
     ok = ~failed
     idx = np.flatnonzero(ok & ~at0 & (hi > lo))
     yy, vv, tt, lo, hi = y[idx], v[idx], t[idx], lo[idx], hi[idx]
+    first = (t0[idx], st[idx], d0[idx])
     with np.errstate(divide="ignore", invalid="ignore"):
         for _ in range(MAX_ROUNDS):
             if idx.size == 0:
                 return t, ok
-            s, d, _info = score(yy, vv, tt, reml)
+            if first is not None:
+                s, d = first[1].copy(), first[2].copy()
+                moved = tt != first[0]
+                if moved.any():
+                    s[moved], d[moved], _info = score(yy[moved], vv[moved], tt[moved], reml)
+                first = None
+            else:
+                s, d, _info = score(yy, vv, tt, reml)
             pos = s > 0
             lo = np.where(pos, tt, lo)
             hi = np.where(pos, hi, tt)
