@@ -198,6 +198,7 @@ def _climb(y, v, t0, s0, st, dt, reml, scale, d0):
     idx = np.flatnonzero(ok & ~at0 & (hi > lo))
     yy, vv, tt, lo, hi = y[idx], v[idx], t[idx], lo[idx], hi[idx]
     first = (t0[idx], st[idx], d0[idx])
+    live = np.ones(idx.size, bool)
     with np.errstate(divide="ignore", invalid="ignore"):
         for _ in range(MAX_ROUNDS):
             if idx.size == 0:
@@ -221,12 +222,17 @@ def _climb(y, v, t0, s0, st, dt, reml, scale, d0):
             # or when the bracket (which holds the root) is narrower than TOL
             done = ((s == 0) | (inside & (np.abs(new - tt) < NEWTON_STOP * scale_t))
                     | (hi - lo < TOL * scale_t))
+            new = np.where(live, new, tt)  # a converged row kept in the block stays where it is
             t[idx] = new
-            if done.any():
-                keep = ~done
-                idx, yy, vv, tt, lo, hi = idx[keep], yy[keep], vv[keep], new[keep], lo[keep], hi[keep]
+            live &= ~done
+            if not live.all() and (~live).sum() * 4 >= live.size:  # compact: copying costs a pass
+                idx, yy, vv, tt, lo, hi, live = (idx[live], yy[live], vv[live], new[live], lo[live],
+                                                 hi[live], live[live])
             else:
                 tt = new
+            if not live.any():
+                idx = idx[:0]
+    idx = idx[live] if idx.size else idx
     ok[idx] = False
     t[idx] = np.nan
     return t, ok
