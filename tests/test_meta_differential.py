@@ -33,6 +33,9 @@ CONVENTIONS = {
     "metafor_not_converged": "metafor's Fisher scoring stops with 'did not converge' (an error, or NA "
                              "inside leave1out/cumul): ours must return a (RE)ML maximum there "
                              "(score ~ 0, or tau² = 0 with a falling likelihood); nothing to compare",
+    "reml_ml_higher_maximum": "(RE)ML where the likelihood is multimodal: ours may be another, "
+                              "higher maximum than metafor's (the rule in evidence.meta.core); "
+                              "accepted where our likelihood is above the one at metafor's tau²",
     "egger_perfect_fit": "identical effects: metafor's regtest returns a t statistic made of "
                          "rounding noise (with R's 'essentially perfect fit' warning); ours is NaN "
                          "with a RuntimeWarning",
@@ -81,12 +84,17 @@ def compare(got, want, tol, where, nan_in_ref_ok=False):
     return int(skip.sum())
 
 
+def loglik(y, v, t, reml):
+    """(Restricted) log-likelihood of the intercept-only model at tau² t, up to a constant."""
+    w = 1 / (v + t)
+    mu = np.sum(w * y) / w.sum()
+    return -0.5 * (np.sum(np.log(v + t)) + (np.log(w.sum()) if reml else 0) + np.sum(w * (y - mu) ** 2))
+
+
 def is_maximum(y, v, t, reml):
     """(RE)ML tau² t is a maximum: interior with a vanishing score, or 0 with a falling likelihood."""
     def ll(x):
-        w = 1 / (v + x)
-        mu = np.sum(w * y) / w.sum()
-        return -0.5 * (np.sum(np.log(v + x)) + (np.log(w.sum()) if reml else 0) + np.sum(w * (y - mu) ** 2))
+        return loglik(y, v, x, reml)
     h = 1e-6 * max(1.0, t)
     return ll(t) >= ll(t + h) - 1e-12 and (t == 0 or ll(t) >= ll(t - h) - 1e-12)
 
@@ -113,12 +121,18 @@ def test_every_estimator_and_test(ref):
                 continue
             r = rma(y, v, method=method, test=test)
             tol = ITERATIVE if method in ITER_METHODS else CLOSED
+            if method in ("REML", "ML") and abs(r.tau2 - num(want["tau2"])) > tol * max(1, r.tau2):
+                reml = method == "REML"
+                assert loglik(y, v, r.tau2, reml) > loglik(y, v, num(want["tau2"]), reml), (i, key)
+                n["reml_ml_higher_maximum"] += 1
+                continue
             for f, w in want.items():
                 if f != "warnings":
                     compare(getattr(r, f) if getattr(r, f) is not None else math.nan, w, tol,
                             (i, d["kind"], key, f))
             n["fits"] += 1
     assert n["fits"] >= 300 * 14 - 10 and n["metafor_not_converged"] <= 4
+    assert n["reml_ml_higher_maximum"] <= 10  # none in the pinned file (2026-12-02)
 
 
 def _extra(i, d, key, want, n):
@@ -195,5 +209,5 @@ def test_extras(ref):
                 _extra(i, d, key, want, n)
     assert n["compared"] >= 2500
     # every convention is exercised, and no other kind of difference exists
-    assert set(n) - {"compared"} == set(CONVENTIONS) - {"metafor_not_converged"} | (
-        {"metafor_not_converged"} if n["metafor_not_converged"] else set())
+    extras_only = set(CONVENTIONS) - {"metafor_not_converged", "reml_ml_higher_maximum"}
+    assert set(n) - {"compared", "metafor_not_converged"} == extras_only

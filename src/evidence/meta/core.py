@@ -44,8 +44,8 @@ Conventions (those of R metafor 3.8, against which the project is validated):
   (where metafor sets tau² to 0: the likelihood is multimodal), a second
   search from DerSimonian-Laird's estimate; tau² is the best of these and 0.
   So where a higher interior maximum exists, the project returns it and
-  metafor 0; the randomized differential suite lists such cases
-  (tests/reference/README.md). ``rma`` and ``batch`` run the same algorithm
+  metafor 0 (issue 15's REML reproducer, tests/test_meta_issue15.py; none
+  of the 420 randomized datasets of tests/reference/ has such a likelihood). ``rma`` and ``batch`` run the same algorithm
   (the kernel's vector and scalar forms), so they agree.
 - Every iteration is bounded; past the bound ``rma`` raises ``DataError``.
 - Memory is O(k): intercept-only forms, never a k x k matrix.
