@@ -58,7 +58,7 @@ def test_cli_readable_summary(capsys):
     ("yi,vx\n0.1,0.2\n0.2,0.3\n", [], "field 'vi': missing column"),
     ("yi,vi\n0.1,0.2\n0.2,0\n", [], "row 3, field 'vi': variance must be positive"),
     ("yi,vi\n0.1,0.2\nabc,0.3\n", [], "row 3, field 'yi': not a number"),
-    ("yi,vi\n0.1,0.2\n,0.3\n", [], "row 3, field 'yi': not a number"),
+    ("yi,vi\n0.1,0.2\n,0.3\n", [], "row 3, field 'yi': blank: a number is needed"),
     ("yi,vi\n0.1,0.2\n", ["--method", "DL"], "needs at least 2 studies, got 1"),
 ])
 def test_cli_bad_input(capsys, tmp_path, text, args, message):
