@@ -24,7 +24,7 @@ COLUMNS = ("row_id", "study_id", "pmid", "condition", "outcome", "instrument", "
            "se", "ci_low", "ci_high", "n_int", "n_ctl", "favours_int_positive",
            "evidence_role", "source", "derived", "estimable", "not_estimable_reason", "label",
            "risk_of_bias", "k_studies", "i2", "data_type", "result_class", "direction", "p",
-           "p_operator", "n_total", "smd_implied_low", "smd_implied_high")
+           "p_operator", "n_total", "smd_implied_low", "smd_implied_high", "ci_computed")
 ARM_TYPES = ("arm_mean_sd", "arm_change_sd", "arm_change_se", "arm_change_ci")
 SMD_FORMULAS = {"SMD": (calc.smd, "Hedges' g, metafor exact J"),
                 "SMD_RevMan": (calc.smd_revman, "Hedges' g, RevMan 5 formulas")}
@@ -210,7 +210,7 @@ def _from_reported(row, notes: list[str]):
         measure = "MD" if kind == "pooled_md_ci" else "SMD"
         se, _ = calc.se_from_ci(row["estimate_ci_low"], row["estimate_ci_high"])
         what = "pooled " if kind.startswith("pooled") else ""
-        notes.append(f"{what}{measure} as reported; SE = CI width/(2*1.96)")
+        notes.append(f"{what}{measure} as reported; SE = CI width/(2*1.959964) (normal quantile)")
     if row["diff_direction"] == "ctl_minus_int":
         notes.append(f"reported as {_ctl()} minus {_int()}: negated")
     return measure, _oriented(value, row["diff_direction"]), se**2
@@ -348,10 +348,12 @@ def effect_rows(studies, outcomes, smd_measure: str = "SMD", split_shared: bool 
         study = by_id[row["study_id"]]
         eff = compute(row, smd_measure)
         cls = classes.annotate(row, eff)
-        derived = "; ".join(x for x in [eff["derived"], *row.get("_split", []),
-                                        cls.pop("implied_note")] if x)
         se = math.sqrt(eff["vi"]) if eff["estimable"] else None
         yi = eff["yi"]
+        computed = se is not None and eff["ci"] is None  # no CI reported: yi +- 1.959964 SE
+        derived = "; ".join(x for x in [eff["derived"], *row.get("_split", []),
+                                        "95% CI computed as yi +- 1.959964 SE" if computed else "",
+                                        cls.pop("implied_note")] if x)
         out.append({
             "row_id": row["row_id"], "study_id": row["study_id"], "pmid": study["pmid"],
             "condition": study["condition"], "outcome": row["outcome"],
@@ -368,6 +370,7 @@ def effect_rows(studies, outcomes, smd_measure: str = "SMD", split_shared: bool 
             "label": label(study["first_author"], study["year"], study["study_id"]),
             "risk_of_bias": study["risk_of_bias"], "k_studies": row["k_studies"],
             "i2": row["i2"], "data_type": row["data_type"], **cls,
+            "ci_computed": computed if se is not None else None,
         })
     out.sort(key=lambda r: (r["study_id"], r["row_id"]))
     return out
