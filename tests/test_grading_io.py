@@ -27,12 +27,12 @@ def spec(**kw):
 
 
 STUDY_HEADER = ("study_id,pmid,pmcid,doi,first_author,year,short_title,design,condition,population,"
-                "evidence_role,cited_by,n_randomised,risk_of_bias,risk_of_bias_source,source,notes\n")
+                "evidence_role,cited_by,n_randomised,n_analysed,risk_of_bias,risk_of_bias_source,source,notes\n")
 
 
 def studies_csv(path, *rows):
     """A valid studies.csv: rows of (study_id, design, n_randomised, risk_of_bias)."""
-    lines = [f"{sid},,,,A,2010,t,{design},c,p,cited,article,{n},{rob},,src,\n"
+    lines = [f"{sid},,,,A,2010,t,{design},c,p,cited,article,{n},,{rob},,src,\n"
              for sid, design, n, rob in rows]
     path.write_text(STUDY_HEADER + "".join(lines))
     return path

@@ -749,12 +749,16 @@ def write_downgrades(verdicts: list[Verdict], path) -> None:
 
 
 def add_study_facts(rows: pd.DataFrame, studies) -> pd.DataFrame:
-    """Give effects rows their study's risk_of_bias (when absent) and n_randomised."""
+    """Give effects rows their study's risk_of_bias (when absent) and size: n analysed where
+    studies.csv gives it, else n randomised (used only where the rows give no arm sizes)."""
     from evidence.effects.schema import load_studies
 
     if not Path(studies).exists():
         return rows
     table = pd.DataFrame(load_studies(studies)).set_index("study_id")
+    if "n_analysed" in table:  # participants analysed, where known, count before those randomised
+        analysed = pd.to_numeric(table["n_analysed"].replace("", None), errors="coerce")
+        table["n_randomised"] = analysed.fillna(pd.to_numeric(table["n_randomised"], errors="coerce"))
     for column in ("risk_of_bias", "n_randomised"):
         if column not in rows and column in table:
             rows = rows.assign(**{column: rows["study_id"].map(table[column])})

@@ -156,8 +156,15 @@ def _needs_n(row, one_arm: bool = False):
 
 def _from_test(row, notes: list[str]):
     """t, F(1, df) or exact p -> Hedges' g (independent groups)."""
-    n1, n2 = _needs_n(row)
     kind = row["data_type"]
+    if kind == "p_only" and row.get("p_operator"):
+        raise NotEstimable(f"P printed as a bound (P {row['p_operator']} {row['p']:g}): not an exact "
+                           "P, so no effect size (kept as a bound result)")
+    if kind == "p_only" and row.get("direction") == "no_difference":
+        raise NotEstimable("a 'no difference' statement with its P: a P without a direction (e.g. "
+                           "a test across three groups) gives no effect size (kept as a "
+                           "no-difference result)")
+    n1, n2 = _needs_n(row)
     if kind == "t_stat" and row["diff_direction"]:
         t = _oriented(row["t"], row["diff_direction"])
         notes.append("SMD (Hedges' g, metafor exact J) from t: d = t*sqrt(1/n1+1/n2)")

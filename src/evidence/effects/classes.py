@@ -14,7 +14,7 @@ SWiM, Campbell et al. BMJ 2020;368:l6890): its class travels into
 - ``direction_only``: a direction stated, no statistic;
 - ``not_reported``: the source does not report it;
 - ``not_reachable``: the result exists, but the source could not be read offline;
-- ``not_an_effect``: baseline values.
+- ``not_an_effect``: baseline values, and within-group changes of uncontrolled studies.
 
 Implied SMD (derived, two-sample t approximation with equal variances, Cochrane
 Handbook 6.5.2.3): two-sided P -> t = qt(1 - P/2, n1 + n2 - 2) ->
@@ -50,13 +50,16 @@ def classify(row: dict, eff: dict) -> str:
         return "not_an_effect"
     if eff["estimable"]:
         return "effect"
-    if kind == "not_reachable":
-        return "not_reachable"
+    if row["comparator_type"] == "none":
+        return "not_an_effect"  # a within-group change: no comparison, no between-group result
     words = row.get("direction") or ""
-    if kind == "not_reported":
+    if kind in ("not_reported", "not_reachable"):
+        # a statement the source makes in words is a result even when its numbers are missing
         if words == "no_difference":
             return "no_difference"
-        return "direction_only" if words else "not_reported"
+        if words:
+            return "direction_only"
+        return kind
     reported = row["diff"] if row["diff"] is not None else row["estimate"]
     if reported is not None:
         has_spread = any(row[c] is not None for c in ("diff_ci_low", "diff_se", "estimate_ci_low"))
@@ -67,6 +70,8 @@ def classify(row: dict, eff: dict) -> str:
     if row["p"] is not None:
         if row.get("p_operator") == "<":
             return "bound"
+        if row.get("p_operator") == ">":  # "P > .05": neither exact nor a bound on the effect
+            return {"no_difference": "no_difference", "": "p_only"}.get(words, "direction_only")
         if words == "no_difference":
             return "no_difference"
         return "p_direction" if words in ("favours_int", "favours_ctl") else "p_only"

@@ -32,7 +32,7 @@ DIRECTIONS = ("favours_int", "favours_ctl", "no_difference")  # as the source st
 
 STUDY_COLUMNS = ("study_id", "pmid", "pmcid", "doi", "first_author", "year", "short_title",
                  "design", "condition", "population", "evidence_role", "cited_by",
-                 "n_randomised", "risk_of_bias", "risk_of_bias_source", "source", "notes")
+                 "n_randomised", "n_analysed", "risk_of_bias", "risk_of_bias_source", "source", "notes")
 OUTCOME_TEXT = ("row_id", "study_id", "outcome", "instrument", "scale_direction", "timepoint",
                 "comparison", "comparator", "comparator_type", "design", "data_type",
                 "diff_direction", "model", "source", "extractor", "double_extracted",
