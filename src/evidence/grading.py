@@ -608,7 +608,8 @@ def grade_claim(claim: Claim, summaries: dict[str, AnalysisSummary],
     res_votes, _ = _votes([], [(x, r) for x, r in results if r.analysis_id in on_target], rules)
     nulls = res_votes["no difference"] + res_votes["against"]
     uncovered = [k for k in graded_kinds if not _covered(k, [r.summary for r in target] or estimable)]
-    what = [f"{len(helped)} of {len(target)} on-target estimates show an important benefit"]
+    what = [f"{len(helped)} of {len(target)} on-target estimates show an important benefit"
+            if target else "no estimate measures the claim's outcome in its population"]
     what += [f"{r.summary.analysis_id}: {judged[r.summary.analysis_id][0]} "
              f"({judged[r.summary.analysis_id][1]})" for r in target]
     if named:
