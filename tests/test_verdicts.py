@@ -212,3 +212,18 @@ def test_every_analysis_matching_a_claim_is_attached_to_it():
     by_id = {v.claim.id: {r.analysis_id for r in v.relevance} for v in verdicts}
     assert {"palliative_pain_later"} <= by_id["C05"] and {"palliative_pain_later",
                                                          "palliative_mood_later"} <= by_id["C06"]
+
+
+def test_sensitivity_recomputes_every_verdict_under_every_variant():
+    base = g.grade_all()
+    rows = g.sensitivity(base)
+    assert len(rows) == len(base) * len(g.SENSITIVITY)
+    by = {(r[0], r[1]): r for r in rows}
+    for v in base:
+        for name, (_what, rules) in g.SENSITIVITY.items():
+            cid, variant, _w, verdict, certainty, bv, bc, moved = by[(v.claim.id, name)]
+            assert (bv, bc) == (v.verdict, v.certainty)
+            assert (moved == "yes") == ((verdict, certainty) != (bv, bc))
+    # the all-lenient variant can only raise certainty relative to the base rules
+    order = {"": -1, **{c: i for i, c in enumerate(g.CERTAINTY)}}
+    assert all(order[r[4]] >= order[r[6]] for r in rows if r[1] == "all_lenient")

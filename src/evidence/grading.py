@@ -272,6 +272,12 @@ SENSITIVITY = {
                 Rules(mid_criterion=False)),
     "missing_as_bias": ("results we could not read counted as publication bias -1",
                         Rules(missing_as_bias=True)),
+    # each rule alone rarely moves a verdict that has several downgrades: all the lenient
+    # choices together show how far the rules, rather than the data, hold a verdict down
+    "all_lenient": ("all four lenient choices together (no risk-of-bias penalty, nulls "
+                    "ignored, unreported comparators direct, MID off)",
+                    Rules(rob_not_assessed=False, results_without_effect=False,
+                          unknown_comparator_indirect=False, mid_criterion=False)),
 }
 
 @dataclass(frozen=True)
