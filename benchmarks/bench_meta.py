@@ -1,13 +1,16 @@
-"""Benchmark (reported, not a test): many small meta-analyses with evidence.meta.batch.
+"""Benchmark (reported, not a test): evidence.meta against statsmodels' combine_effects.
 
-10,000 meta-analyses of k = 5 studies, fitted with DL and with REML by
-``batch``, by a Python loop over statsmodels' ``combine_effects`` (DL; it has
-no REML) and, when R with metafor is installed, by a loop over metafor's
-``rma`` inside one Rscript process (only the loop is timed, not R's start-up).
-Same data, same machine, same run; printed as times (median of ``--repeat``
-runs for batch, DL and REML interleaved so both see the same load) and ratios.
+1. Many fits: ``batch`` on 10,000 meta-analyses (DL and REML) against a Python
+   loop of statsmodels' ``combine_effects`` (``method_re="chi2"``, i.e. DL; it
+   has no REML), at k = 5 and k = 40. The loop is timed on ``--loop`` rows and
+   scaled per fit (the same data; a full 10,000-row loop gives the same rate).
+2. One fit: ``rma`` (REML and DL, tau² CI not computed: it is lazy) against one
+   ``combine_effects(...).conf_int()`` call, each over the same 200 datasets.
+Each round runs every contender once, interleaved, so all see the same load;
+medians of ``--repeat`` rounds. With ``--metafor`` (R with metafor installed)
+also a loop of metafor's ``rma`` in one Rscript process (only the loop timed).
 
-Run: .venv/bin/python benchmarks/bench_meta.py [--m 10000] [--k 5] [--repeat 7] [--no-metafor]
+Run: .venv/bin/python benchmarks/bench_meta.py [--m 10000] [--loop 1000] [--repeat 7] [--metafor]
 """
 
 from __future__ import annotations
@@ -19,11 +22,12 @@ import shutil
 import subprocess
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 
-from evidence.meta import batch
+from evidence.meta import batch, rma
 
 R_LOOP = """
 suppressMessages(library(metafor))
@@ -42,7 +46,7 @@ def data(m, k, seed=1):
     return yi, vi
 
 
-def median_times(fns, repeat):
+def rounds(fns, repeat):
     """Median seconds of each function over ``repeat`` rounds, the functions interleaved."""
     times = [[] for _ in fns]
     for _ in range(repeat):
@@ -53,20 +57,18 @@ def median_times(fns, repeat):
     return [float(np.median(ts)) for ts in times]
 
 
-def once(fn):
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
-
-
 def statsmodels_loop(yi, vi):
-    import warnings
-
     from statsmodels.stats.meta_analysis import combine_effects
 
-    warnings.simplefilter("ignore", RuntimeWarning)  # its unfloored DL tau² < 0 gives NaN se
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # its unfloored DL tau² < 0 gives NaN se
+        for y, v in zip(yi, vi, strict=True):
+            combine_effects(y, v, method_re="chi2").conf_int()
+
+
+def rma_loop(yi, vi, method):
     for y, v in zip(yi, vi, strict=True):
-        combine_effects(y, v, method_re="chi2").conf_int()
+        rma(y, v, method=method)
 
 
 def metafor_loop(yi, vi):
@@ -85,32 +87,47 @@ def metafor_loop(yi, vi):
     return {line.split()[0]: float(line.split()[1]) for line in proc.stdout.splitlines() if line.strip()}
 
 
+def report_k(k, yi, vi, args):
+    """Print the batch and single-fit lines for one k; return the batch times (DL, REML)."""
+    batch(yi, vi, method="REML")  # warm-up: imports, first allocations
+    n = min(args.loop, args.m)
+    t_dl, t_reml, t_sm = rounds([lambda: batch(yi, vi, method="DL"),
+                                 lambda: batch(yi, vi, method="REML"),
+                                 lambda: statsmodels_loop(yi[:n], vi[:n])], args.repeat)
+    sm = t_sm / n * args.m  # the loop's time for all m rows
+    print(f"k = {k}: {args.m:,} fits")
+    print(f"  batch DL              {t_dl:8.4f} s   {sm / t_dl:7.0f}x the statsmodels loop")
+    print(f"  batch REML            {t_reml:8.4f} s   {sm / t_reml:7.0f}x the statsmodels loop")
+    print(f"  statsmodels loop (DL) {sm:8.3f} s   ({n:,} rows timed, scaled)")
+    one = 200
+    r_reml, r_dl, c = rounds([lambda: rma_loop(yi[:one], vi[:one], "REML"),
+                              lambda: rma_loop(yi[:one], vi[:one], "DL"),
+                              lambda: statsmodels_loop(yi[:one], vi[:one])], args.repeat)
+    print(f"  one rma REML          {r_reml / one * 1e6:8.0f} us  {r_reml / c:5.2f}x one combine_effects call")
+    print(f"  one rma DL            {r_dl / one * 1e6:8.0f} us  {r_dl / c:5.2f}x one combine_effects call")
+    print(f"  one combine_effects   {c / one * 1e6:8.0f} us")
+    return t_dl, t_reml
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--m", type=int, default=10_000)
-    ap.add_argument("--k", type=int, default=5)
+    ap.add_argument("--loop", type=int, default=1_000, help="rows for the statsmodels loop")
     ap.add_argument("--repeat", type=int, default=7)
-    ap.add_argument("--no-metafor", action="store_true", help="skip the (slow) metafor loop")
+    ap.add_argument("--metafor", action="store_true", help="also time metafor's rma (slow)")
     args = ap.parse_args(argv)
-    yi, vi = data(args.m, args.k)
-    batch(yi, vi, method="REML")  # warm-up: imports, first allocations
-    t_dl, t_reml = median_times([lambda: batch(yi, vi, method="DL"),
-                                 lambda: batch(yi, vi, method="REML")], args.repeat)
-    t_sm = once(lambda: statsmodels_loop(yi, vi))
-    print(f"{args.m:,} meta-analyses of k = {args.k}; {os.cpu_count()} CPUs, "
-          f"Python {platform.python_version()}, numpy {np.__version__}; batch: median of {args.repeat}")
-    print(f"  batch DL            {t_dl:8.4f} s")
-    print(f"  batch REML          {t_reml:8.4f} s   (REML / DL = {t_reml / t_dl:.1f}x)")
-    print(f"  statsmodels loop DL {t_sm:8.3f} s   (batch DL {t_sm / t_dl:,.0f}x faster, "
-          f"batch REML {t_sm / t_reml:,.0f}x faster)")
-    r = None if args.no_metafor else metafor_loop(yi, vi)
-    if args.no_metafor:
-        print("  metafor loop        skipped (--no-metafor)")
-    elif r is None:
-        print("  metafor loop        R with metafor is absent: not timed")
-    else:
-        print(f"  metafor loop DL     {r['DL']:8.3f} s   (batch DL {r['DL'] / t_dl:,.0f}x faster)")
-        print(f"  metafor loop REML   {r['REML']:8.3f} s   (batch REML {r['REML'] / t_reml:,.0f}x faster)")
+    print(f"{os.cpu_count()} CPUs, Python {platform.python_version()}, numpy {np.__version__}; "
+          f"medians of {args.repeat} interleaved rounds")
+    for k in (5, 40):
+        yi, vi = data(args.m, k)
+        t_dl, t_reml = report_k(k, yi, vi, args)
+        if args.metafor:
+            r = metafor_loop(yi, vi)
+            if r is None:
+                print("  metafor loop          R with metafor is absent: not timed")
+            else:
+                print(f"  metafor loop DL       {r['DL']:8.3f} s   (batch DL {r['DL'] / t_dl:,.0f}x faster)")
+                print(f"  metafor loop REML     {r['REML']:8.3f} s   (batch REML {r['REML'] / t_reml:,.0f}x faster)")
 
 
 if __name__ == "__main__":

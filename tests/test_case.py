@@ -72,7 +72,8 @@ def test_safety_outcomes_are_in_the_sheet_vocabulary():
     errors = []
     row = {"study_id": "s", "outcome": "adverse_events", "design": "RCT", "comparator_type": "sham",
            "scale_direction": "higher_worse", "data_type": "counts", "diff_direction": "",
-           "row_id": "r", "source": "x", "timepoint": "t", "comparison": "c"}
+           "row_id": "r", "source": "x", "timepoint": "t", "comparison": "c", "p_operator": "",
+           "direction": "", "p": None}
     _check_outcome_text(row, {"s"}, lambda f, m: errors.append((f, m)))
     assert [f for f, _ in errors if f == "outcome"] == []
 

@@ -228,3 +228,16 @@ def test_reported_ci_is_kept_as_printed(tmp_path):
     assert (row["ci_low"], row["ci_high"]) == (pytest.approx(0.2), pytest.approx(0.9))
     assert row["se"] == pytest.approx(0.7 / (2 * 1.959963984540054), rel=1e-9)
     assert "95% CI as reported" in row["derived"]
+
+
+def test_computed_cis_say_they_are_computed(built):
+    """A CI the source gives is kept as printed; one the step computes (yi +- 1.959964 SE, from a
+    reported SE) is flagged in ci_computed and said in derived."""
+    rows = built[1]
+    given, computed = rows["gamma-pain"], rows["alpha-md-se"]
+    assert given["ci_computed"] == "False" and "computed" not in given["derived"]
+    assert computed["ci_computed"] == "True"
+    assert "95% CI computed as yi +- 1.959964 SE" in computed["derived"]
+    assert num(computed, "ci_low") == pytest.approx(3.0 - 1.959963984540054 * 1.2, abs=1e-12)
+    assert rows["alpha-nr"]["ci_computed"] == ""  # no effect, no CI
+    assert "(2*1.959964)" in given["derived"]

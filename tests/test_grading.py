@@ -7,12 +7,15 @@ reason that names it.
 
 from __future__ import annotations
 
-import dataclasses
 import math
+from types import SimpleNamespace
 
+import pandas as pd
 import pytest
 
 from evidence import grading as g
+from evidence import relevance as rel_mod
+from evidence.relevance import Relevance
 
 S = g.AnalysisSummary
 
@@ -40,22 +43,26 @@ def claim(**kw) -> g.Claim:
     return g.Claim(**base)
 
 
+def direct(analysis_id="gad_anxiety_eot", aspects=(), role="graded"):
+    return Relevance("C99", analysis_id, rel_mod.tag(tuple(aspects)), tuple(aspects), role,
+                     "computed", "test")
+
+
 def domains(rating):
     return {d.domain: d for d in rating.downgrades}
 
 
 def test_clean_randomised_evidence_stays_high():
-    r = g.rate(summary(), claim())
+    r = g.rate(summary(), direct())
     assert r.start == 4 and r.downgrades == [] and r.certainty == "high"
 
 
 # --- start ---------------------------------------------------------------------
 @pytest.mark.parametrize("design", ["uncontrolled before-after", "quasi-RCT", "narrative review"])
 def test_non_randomised_starts_low(design):
-    r = g.rate(summary(designs=(design,)), claim())
+    r = g.rate(summary(designs=(design,)), direct())
     assert r.start == 2 and r.certainty == "low"
     assert design in r.start_reason and "start low" in r.start_reason
-
 
 def test_mixed_designs_start_low_naming_the_non_randomised_one():
     level, why = g.start_level(summary(designs=("RCT", "case series")))
@@ -80,10 +87,15 @@ def test_risk_of_bias_uses_weights():
     assert d.levels == 1 and "1.20" in d.reason
 
 
-def test_risk_of_bias_not_assessed_counts_as_unclear():
+def test_risk_of_bias_not_assessed_counts_as_unclear_unless_switched_off():
     d = g.risk_of_bias(summary(risk_of_bias=("", "")))
     assert d.levels == 1 and "2 not assessed" in d.reason
     assert g.risk_of_bias(summary(risk_of_bias=())).levels == 1
+    off = g.Rules(rob_not_assessed=False)
+    assert g.risk_of_bias(summary(risk_of_bias=("", "")), off) is None
+    assert g.risk_of_bias(summary(risk_of_bias=()), off) is None
+    # switched off, an assessed high-risk row still counts: 1 high of 2, assessed only -> 2.0
+    assert g.risk_of_bias(summary(risk_of_bias=("high", "")), off).levels == 2
 
 
 # --- inconsistency -----------------------------------------------------------------
@@ -104,32 +116,77 @@ def test_inconsistency_not_assessable_for_one_study():
     assert g.inconsistency(summary(k=1, I2=None, pi_low=None, pi_high=None)) is None
 
 
-# --- indirectness ---------------------------------------------------------------------
-def test_indirect_population_panic_disorder_from_gad():
-    d = g.indirectness(summary(), claim(pico={"conditions": ["panic disorder"]}))
-    assert d.levels == 1 and "population: trials in GAD, claim about panic disorder" in d.reason
+# --- relevance and indirectness (evidence.relevance) -----------------------------------
+def fake_fit(analysis_id="gad_anxiety_eot", condition="GAD", outcome="anxiety",
+             comparator_types=("waitlist",), study="sherman2010", role="cited"):
+    rows = pd.DataFrame({"study_id": [study] * len(comparator_types), "condition": condition,
+                         "comparator_type": list(comparator_types), "estimable": True})
+    spec = SimpleNamespace(id=analysis_id, condition=condition, outcome=outcome,
+                           evidence_role=role)
+    return SimpleNamespace(spec=spec, rows=rows, estimable_rows=rows)
 
 
-def test_indirect_comparator_active_control_for_benefit_over_nothing():
-    s = summary(comparator_types=("active",), comparators=("thermotherapy",))
-    d = g.indirectness(s, claim())
-    assert d.levels == 1 and "comparator: thermotherapy (active)" in d.reason
+def relevance_of(c, fit, studies=()):
+    (r,) = rel_mod.for_claim(c, {fit.spec.id: fit}, list(studies))
+    return r
+
+
+def test_relevance_population_panic_disorder_from_gad():
+    r = relevance_of(claim(pico={"conditions": ["panic disorder"]}), fake_fit())
+    assert r.relevance == "other population" and r.aspects == ("population",)
+    assert "trials in GAD, claim about panic disorder" in r.reason
+    d = g.indirectness(r)
+    assert d.levels == 1 and d.domain == "indirectness"
+
+
+def test_relevance_comparator_active_or_unreported_for_benefit_over_nothing():
+    r = relevance_of(claim(), fake_fit(comparator_types=("active",)))
+    assert r.relevance == "other comparator" and "compared with active" in r.reason
     # the same trial is direct for a claim that names no comparator
-    assert g.indirectness(s, claim(pico={"comparator_type": "any"})) is None
+    assert relevance_of(claim(pico={"comparator_type": "any"}),
+                        fake_fit(comparator_types=("active",))).relevance == "direct"
+    # a review that does not report its comparators cannot be taken as direct ...
+    unknown = relevance_of(claim(), fake_fit(comparator_types=("",)))
+    assert unknown.relevance == "other comparator" and "not reported" in unknown.reason
+    # ... unless that rule is switched off (a sensitivity variant)
+    (lenient,) = rel_mod.for_claim(claim(), {"gad_anxiety_eot": fake_fit(comparator_types=("",))},
+                                   [], unknown_comparator_indirect=False)
+    assert lenient.relevance == "direct"
 
 
-def test_indirect_outcome_mechanism_from_symptom_scores():
+def test_relevance_outcome_mechanism_from_symptom_scores():
     c = claim(kinds=("mechanism",), pico={"outcomes": ["muscle_tension"]})
-    d = g.indirectness(summary(), c)
-    assert "outcome: mechanism claimed (muscle_tension), trials measured anxiety" in d.reason
+    r = relevance_of(c, fake_fit())
+    assert r.relevance == "other outcome" and "measures anxiety" in r.reason
 
 
-def test_indirectness_two_domains_rate_down_twice_and_no_more():
-    s = summary(comparator_types=("sham",), comparators=("light touch",))
-    c = claim(pico={"conditions": ["panic disorder"], "outcomes": ["panic"]})
-    d = g.indirectness(s, c)
-    assert d.levels == 2
-    assert all(x in d.reason for x in ("population", "comparator", "outcome"))
+def test_two_aspects_rate_down_twice_and_no_more():
+    c = claim(pico={"conditions": ["panic disorder"], "outcomes": ["anxiety", "panic"]})
+    r = relevance_of(c, fake_fit(comparator_types=("sham",)))
+    assert r.aspects == ("population", "comparator") and g.indirectness(r).levels == 2
+    three = Relevance("C99", "x", "other population", ("population", "outcome", "comparator"),
+                      "graded", "computed", "t")
+    assert g.indirectness(three).levels == 2
+
+
+def test_relevance_attaches_what_the_claim_cites_and_what_matches_exactly():
+    """An analysis bears on a claim when its rows come from the claim's sources (a cited
+    review's included trials count through cited_by) or it matches outcome and population."""
+    studies = [{"study_id": "review", "cited_by": "article"},
+               {"study_id": "trial", "cited_by": "review"}]
+    c = claim(sources=("review",), pico={"conditions": ["GAD"], "outcomes": ["anxiety"]})
+    included = fake_fit(study="trial", outcome="depression")  # other outcome, same population
+    exact_elsewhere = fake_fit("exact", study="elsewhere")     # not cited, but exactly on target
+    unrelated = fake_fit("unrelated", condition="migraine", outcome="pain", study="elsewhere")
+    fits = {"gad_anxiety_eot": included, "exact": exact_elsewhere, "unrelated": unrelated}
+    found = {r.analysis_id: r.relevance for r in rel_mod.for_claim(c, fits, studies)}
+    assert found == {"gad_anxiety_eot": "other outcome", "exact": "direct"}
+
+
+def test_context_analyses_are_attached_as_context_and_never_graded():
+    ctx = fake_fit("ctx", study="z2023", role="context")
+    (r,) = rel_mod.for_claim(claim(sources=("other",)), {"ctx": ctx}, [])
+    assert r.role == "context"
 
 
 # --- imprecision --------------------------------------------------------------------------
@@ -176,144 +233,21 @@ def test_publication_bias_needs_ten_studies_and_egger_p_below_010():
     assert g.publication_bias(summary(k=12, egger_p=None)) is None
 
 
-def test_missing_results_rate_down_once_in_the_same_domain():
-    d = g.publication_bias(summary(missing_studies=("sherman2010",)))
+def test_results_we_could_not_read_are_not_publication_bias():
+    """Our own extraction gaps are not reporting bias in the studies: no downgrade by default;
+    the old rule survives only as the `missing_as_bias` sensitivity variant."""
+    assert g.publication_bias(summary(missing_studies=("sherman2010",))) is None
+    old = g.Rules(missing_as_bias=True)
+    d = g.publication_bias(summary(missing_studies=("sherman2010",)), old)
     assert d.levels == 1 and "missing results: no estimable effect from sherman2010" in d.reason
-    both = g.publication_bias(summary(k=12, egger_p=0.01, missing_studies=("x",)))
-    assert both.levels == 1 and "Egger" in both.reason and "missing results" in both.reason
+    both = g.publication_bias(summary(k=12, egger_p=0.01, missing_studies=("x",)), old)
+    assert both.levels == 1 and both.rule == "egger;missing_results"
 
 
 def test_certainty_never_below_very_low():
     s = summary(designs=("case series",), risk_of_bias=("high",), I2=90.0,
                 ci_low=-0.5, n_participants=30)
-    r = g.rate(s, claim(pico={"conditions": ["panic disorder"]}))
+    r = g.rate(s, direct(aspects=("population",)))
     assert sum(d.levels for d in r.downgrades) > 2 and r.level == 1 and r.certainty == "very low"
 
 
-# --- verdicts ----------------------------------------------------------------------------------
-def verdict(c, *summaries, pages=frozenset({"nccih_wyntk"})):
-    return g.grade_claim(c, {s.analysis_id: s for s in summaries}, pages)
-
-
-def test_verdict_supported():
-    v = verdict(claim(), summary())
-    assert v.verdict == g.SUPPORTED and v.certainty == "high"
-    assert v.headline.estimate == 0.8 and v.n_studies == 3 and v.n_participants == 600
-
-
-def test_verdict_not_supported_when_no_cited_ci_excludes_null():
-    v = verdict(claim(), summary(estimate=0.2, ci_low=-0.1, ci_high=0.5))
-    assert v.verdict == g.NOT_SUPPORTED
-    assert "crosses 0" in "; ".join(v.reasons)
-
-
-def test_verdict_partly_supported_when_only_the_comparator_is_indirect():
-    s = summary(comparator_types=("active",), comparators=("thermotherapy",))
-    v = verdict(claim(), s)
-    assert v.verdict == g.PARTLY and "evidence is indirect" in v.reasons[0]
-
-
-def test_verdict_not_supported_when_benefit_is_only_in_another_population():
-    v = verdict(claim(pico={"conditions": ["panic disorder"]}), summary())
-    assert v.verdict == g.NOT_SUPPORTED
-    assert "only in other populations or on other outcomes" in v.reasons[0]
-    assert "population: trials in GAD, claim about panic disorder" in v.reasons[1]
-
-
-def test_mechanism_claim_from_symptom_scores_is_not_supported():
-    c = claim(kinds=("mechanism",), pico={"outcomes": ["muscle_tension"]})
-    v = verdict(c, summary())
-    assert v.verdict == g.NOT_SUPPORTED and "gad_anxiety_eot" in v.reasons[0]
-
-
-def test_verdict_partly_supported_when_some_analyses_fail():
-    other = summary(analysis_id="gad_worry_eot", outcome="worry", estimate=0.1, ci_low=-0.2,
-                    ci_high=0.4)
-    c = claim(analyses=("gad_anxiety_eot", "gad_worry_eot"), pico={"outcomes": ["anxiety", "worry"]})
-    v = verdict(c, summary(), other)
-    assert v.verdict == g.PARTLY and "1 of 2 cited analyses" in v.reasons[0]
-
-
-def test_cited_analysis_without_estimate_blocks_supported():
-    empty = summary(analysis_id="gad_worry_eot", outcome="worry", estimate=None, ci_low=None,
-                    ci_high=None, not_estimable=("Sherman 2010 (only p = .39)",))
-    c = claim(analyses=("gad_anxiety_eot", "gad_worry_eot"), pico={"outcomes": ["anxiety", "worry"]})
-    v = verdict(c, summary(), empty)
-    assert v.verdict == g.PARTLY
-    assert v.reasons[0].startswith("1 of 2 cited analyses show a benefit (1 without an estimable effect)")
-    assert "gad_worry_eot: no estimable effect, not estimable: Sherman 2010 (only p = .39)" in v.reasons
-
-
-def test_plain_claim_needs_high_certainty_and_may_claim_low():
-    # GRADE 26 wording: "reduces" = high, "likely reduces" = moderate, "may reduce" = low
-    moderate = summary(n_participants=300)            # imprecision -1
-    low = summary(risk_of_bias=("high", "high", "high"))  # risk of bias -2
-    very_low = summary(risk_of_bias=("high", "high", "high"), n_participants=300)
-    assert verdict(claim(), moderate).verdict == g.PARTLY
-    assert "certainty moderate is below what an unhedged claim needs" in verdict(claim(), moderate).reasons[0]
-    assert verdict(claim(hedged=True), low).verdict == g.SUPPORTED
-    assert verdict(claim(hedged=True), very_low).verdict == g.PARTLY
-
-
-def test_claim_certainty_is_the_lowest_of_its_analyses():
-    worse = summary(analysis_id="gad_depression_eot", outcome="depression",
-                    risk_of_bias=("high", "high", "high"))
-    c = claim(analyses=("gad_anxiety_eot", "gad_depression_eot"),
-              pico={"outcomes": ["anxiety", "depression"]})
-    v = verdict(c, summary(), worse)
-    assert v.certainty == "low" and v.headline.analysis_id == "gad_anxiety_eot"
-
-
-def test_safety_without_adverse_event_data_caps_the_verdict():
-    v = verdict(claim(kinds=("efficacy", "safety")), summary())
-    assert v.verdict == g.PARTLY and "safety: no cited analysis measures it" in v.reasons[0]
-
-
-def test_no_evidence_cited_without_sources():
-    v = verdict(claim(sources=(), analyses=()))
-    assert v.verdict == g.NO_EVIDENCE and v.certainty == "" and v.headline is None
-
-
-def test_no_evidence_cited_when_only_web_pages():
-    v = verdict(claim(sources=("nccih_wyntk",), analyses=()))
-    assert v.verdict == g.NO_EVIDENCE and "only secondary web pages cited (nccih_wyntk)" in v.reasons[0]
-    # a page is recognised by its design in studies.csv, not by its name
-    other = verdict(claim(sources=("acupuncture_faq",), analyses=()), pages={"acupuncture_faq"})
-    assert other.verdict == g.NO_EVIDENCE
-    not_a_page = verdict(claim(sources=("nccih_wyntk",), analyses=()), pages=frozenset())
-    assert not_a_page.verdict != g.NO_EVIDENCE
-
-
-def test_study_cited_without_estimable_effect_is_not_supported():
-    s = summary(estimate=None, ci_low=None, ci_high=None)
-    v = verdict(claim(), s)
-    assert v.verdict == g.NOT_SUPPORTED and "no estimable effect" in v.reasons[0]
-
-
-def test_advice_is_not_graded():
-    v = verdict(claim(kinds=("advice",)), summary())
-    assert v.verdict == g.ADVICE and v.certainty == ""
-
-
-def test_context_evidence_is_reported_but_not_graded():
-    ctx = summary(analysis_id="context_depression_hou2010", evidence_role="context",
-                  outcome="depression", estimate=0.73, ci_low=0.52, ci_high=0.94, k=17,
-                  label="Hou 2010")
-    cited = summary(estimate=0.2, ci_low=-0.1, ci_high=0.5)
-    c = claim(analyses=("gad_anxiety_eot", "context_depression_hou2010"))
-    v = verdict(c, cited, ctx)
-    assert v.verdict == g.NOT_SUPPORTED and v.headline.analysis_id == "gad_anxiety_eot"
-    assert any(r.startswith("context: Hou 2010 SMD 0.73 (95% CI 0.52 to 0.94), k=17")
-               for r in v.reasons)
-
-
-def test_multi_arm_trial_participants_not_double_counted():
-    a = summary(studies=(("sherman2010", 68, 1),))
-    b = summary(analysis_id="gad_depression_eot", outcome="depression",
-                studies=(("sherman2010", 66, 1), ("li2014", 404, 9)))
-    assert g._pooled_counts([a, b]) == (10, 472)
-
-
-def test_summary_is_a_frozen_value():
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        summary().estimate = 1.0

@@ -27,12 +27,12 @@ def spec(**kw):
 
 
 STUDY_HEADER = ("study_id,pmid,pmcid,doi,first_author,year,short_title,design,condition,population,"
-                "evidence_role,cited_by,n_randomised,risk_of_bias,risk_of_bias_source,source,notes\n")
+                "evidence_role,cited_by,n_randomised,n_analysed,risk_of_bias,risk_of_bias_source,source,notes\n")
 
 
 def studies_csv(path, *rows):
     """A valid studies.csv: rows of (study_id, design, n_randomised, risk_of_bias)."""
-    lines = [f"{sid},,,,A,2010,t,{design},c,p,cited,article,{n},{rob},,src,\n"
+    lines = [f"{sid},,,,A,2010,t,{design},c,p,cited,article,{n},,{rob},,src,\n"
              for sid, design, n, rob in rows]
     path.write_text(STUDY_HEADER + "".join(lines))
     return path
@@ -287,11 +287,12 @@ def test_command_end_to_end_with_real_fits(tmp_path):
         (row,) = list(csv.DictReader(fh))
     # By hand: tau² = 0 (Q = 0.8 < df), weights 50 and 33.3, estimate 40/83.33 = 0.48;
     # KNHA se = sqrt(Q/(k-1) / 83.33) = 0.098, t(0.975, 1) = 12.706 -> CI -0.76 to 1.72.
-    assert (row["best_estimate"], row["ci_low"], row["ci_high"]) == ("0.480", "-0.765", "1.725")
-    assert row["n_studies"] == "2" and row["n_participants"] == "340"
+    # not supported: no best estimate is shown (issue 12); the pooled numbers are in the reasons
+    assert (row["best_estimate"], row["ci_low"], row["ci_high"]) == ("", "", "")
+    assert "SMD 0.48 (95% CI -0.76 to 1.72)" in row["reasons"]
     assert "k=2, n=340" in row["reasons"] and "n = 340 < 400" in row["reasons"]
     assert "imprecision -2: 95% CI -0.76 to 1.72 crosses 0 and both -MID and +MID" in row["reasons"]
-    assert "comparator: massage vs thermotherapy (active)" in row["reasons"]
+    assert "compared with active, claim implies no treatment" in row["reasons"]
     assert row["verdict"] == g.NOT_SUPPORTED and row["certainty"] == "very low"
 
 

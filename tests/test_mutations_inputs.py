@@ -122,6 +122,11 @@ def extra_column(rel, name):
     return mutate
 
 
+def one_past_last(rel):
+    """How a row's cell beyond the header is named: 'cell N+1' for N columns."""
+    return lambda root: f"cell {len(_rows(root / rel)[0]) + 1}"
+
+
 def nth_column_from_end(rel, k):
     """The name of the k-th last column of a sheet (what a row k cells short lacks first)."""
     return lambda root: _rows(root / rel)[0][-k]
@@ -208,6 +213,14 @@ def blank_line_after_header(rel):
     return transform(rel, fn)
 
 
+STRENGTH = "  strength: usage or mechanism\n"  # C01's, the first claim's
+
+
+def after_strength(line: str):
+    """Insert a line after C01's strength; the line expected is the inserted one."""
+    return text(CLAIMS, STRENGTH, STRENGTH + line, mark=line)
+
+
 def then(*mutations):
     """Several edits; the line of the last is expected."""
     def mutate(root: Path):
@@ -235,7 +248,7 @@ class Case:
     mutate: object
     expect: str
     field: object = None  # the field named, or a function of the case root giving it
-    count: int = 1  # problems expected in the message
+    count: object = 1  # problems expected in the message (or a function of the case root)
     reason: str = ""  # NOT_ESTIMABLE: text of the reason; NEUTRALISED: the formula text
     row_id: str = ""
     line: object = "auto"  # "auto": what mutate returns; None: a whole-file error (no line)
@@ -278,9 +291,13 @@ CASES = [
     rej("n-randomised-nan", STUDIES, cell(STUDIES, "wilkie2000", n_randomised="nan"), "n_randomised"),
     rej("n-randomised-infinity", STUDIES, cell(STUDIES, "wilkie2000", n_randomised="Infinity"),
         "n_randomised"),
-    rej("n-randomised-below-arms", OUTCOMES,
-        then(cell(STUDIES, "wilkie2000", n_randomised="20"), lambda root: _line_of_key(
-            root / OUTCOMES, "wilkie2000-pain-baseline-vs-usualcare")), "n_int", count=2, issue=True),
+    rej("n-randomised-below-arms", OUTCOMES,  # one problem per outcomes row of the study with n
+        then(cell(STUDIES, "wilkie2000", n_randomised="20", n_analysed=""),
+             lambda root: _rows_with_n(root, "wilkie2000")[0]), "n_int",
+        count=lambda root: len(_rows_with_n(root, "wilkie2000")), issue=True),
+    rej("n-analysed-underscore", STUDIES, cell(STUDIES, "wilkie2000", n_analysed="2_9"), "n_analysed"),
+    rej("n-analysed-above-randomised", STUDIES, cell(STUDIES, "wilkie2000", n_analysed="300"),
+        "n_analysed"),
     rej("design-case", STUDIES, cell(STUDIES, "wilkie2000", design="rct"), "design"),
     rej("role-unknown", STUDIES, cell(STUDIES, "wilkie2000", evidence_role="primary"), "evidence_role"),
     rej("rob-unknown", STUDIES, cell(STUDIES, "wilkie2000", risk_of_bias="medium-ish"), "risk_of_bias"),
@@ -291,7 +308,7 @@ CASES = [
     rej("studies-short-row", STUDIES, row_cells(STUDIES, "wilkie2000", lambda c: c[:-1]), "notes",
         issue=True),
     rej("studies-long-row", STUDIES, row_cells(STUDIES, "wilkie2000", lambda c: [*c, "extra"]),
-        "cell 18"),
+        one_past_last(STUDIES)),
     rej("studies-not-utf8", STUDIES, raw_bytes(STUDIES, "wilkie2000", "notes", b"caf\xe9"), "notes"),
     rej("studies-nul", STUDIES, raw_bytes(STUDIES, "wilkie2000", "notes", b"a\x00b"), "notes"),
     rej("studies-huge-cell", STUDIES, cell(STUDIES, "wilkie2000", notes=LONG), "notes"),
@@ -369,15 +386,18 @@ CASES = [
     rej("outcomes-empty", OUTCOMES, whole_file(OUTCOMES, b"", line=1)),
     rej("outcomes-short-row", OUTCOMES, row_cells(OUTCOMES, ARMS, lambda c: c[:-3]),
         nth_column_from_end(OUTCOMES, 3), issue=True),
-    rej("outcomes-long-row", OUTCOMES, row_cells(OUTCOMES, ARMS, lambda c: [*c, ""]), "cell 51"),
+    rej("outcomes-long-row", OUTCOMES, row_cells(OUTCOMES, ARMS, lambda c: [*c, ""]),
+        one_past_last(OUTCOMES)),
     rej("outcomes-not-utf8", OUTCOMES, raw_bytes(OUTCOMES, ARMS, "source", b"Table \xff2"), "source"),
     rej("outcomes-latin1", OUTCOMES, raw_bytes(OUTCOMES, ARMS, "notes", "Müller".encode("latin-1")),
         "notes"),
     rej("outcomes-huge-cell", OUTCOMES, cell(OUTCOMES, ARMS, notes=LONG), "notes"),
     rej("outcomes-no-source-column", OUTCOMES, drop_column(OUTCOMES, "source"), "source"),
-    Case("p-one-sided-one", OUTCOMES, cell(OUTCOMES, ARMS, data_type="p_only", p="1", p_sided="1"),
+    Case("p-one-sided-one", OUTCOMES, cell(OUTCOMES, ARMS, data_type="p_only", p="1", p_sided="1",
+                                                p_operator=""),
          NOT_ESTIMABLE, reason="one-sided p = 1 > 0.5", row_id=ARMS, issue=True),
-    Case("p-one-sided-0.9", OUTCOMES, cell(OUTCOMES, ARMS, data_type="p_only", p="0.9", p_sided="1"),
+    Case("p-one-sided-0.9", OUTCOMES, cell(OUTCOMES, ARMS, data_type="p_only", p="0.9", p_sided="1",
+                                                p_operator=""),
          NOT_ESTIMABLE, reason="one-sided p = 0.9 > 0.5", row_id=ARMS, issue=True),
     Case("source-hyperlink", OUTCOMES, cell(OUTCOMES, PAIN, source='=HYPERLINK("http://x","y")'),
          NEUTRALISED, reason='=HYPERLINK("http://x","y")', issue=True),
@@ -404,7 +424,7 @@ CASES = [
     rej("wanted-outcome-unknown", WANTED, cell(WANTED, "yuan2013", first=True, outcome="pian"), "outcome"),
     rej("wanted-needed-blank", WANTED, cell(WANTED, "yuan2013", first=True, needed=""), "needed"),
     rej("wanted-short-row", WANTED, row_cells(WANTED, "yuan2013", lambda c: c[:-1]), "status"),
-    rej("wanted-long-row", WANTED, row_cells(WANTED, "yuan2013", lambda c: [*c, "x"]), "cell 7"),
+    rej("wanted-long-row", WANTED, row_cells(WANTED, "yuan2013", lambda c: [*c, "x"]), one_past_last(WANTED)),
     rej("wanted-not-utf8", WANTED, raw_bytes(WANTED, "yuan2013", "searched", b"\xc3("), "searched"),
     rej("wanted-huge-cell", WANTED, cell(WANTED, "yuan2013", first=True, searched=LONG), "searched"),
     rej("wanted-no-status-column", WANTED, drop_column(WANTED, "status"), "status"),
@@ -414,28 +434,27 @@ CASES = [
     same("wanted-searched-edited", WANTED, cell(WANTED, "yuan2013", first=True, searched="pages: one more")),
 
     # ---- claims.yaml
-    rej("hedged-quoted-false", CLAIMS, text(CLAIMS, "  hedged: false\n", '  hedged: "false"\n'),
-        "hedged", issue=True),
-    rej("hedged-quoted-true", CLAIMS, text(CLAIMS, "  hedged: false\n", "  hedged: 'true'\n"), "hedged"),
-    rej("hedged-number", CLAIMS, text(CLAIMS, "  hedged: false\n", "  hedged: 0\n"), "hedged"),
+    rej("hedged-quoted-false", CLAIMS, after_strength('  hedged: "false"\n'), "hedged", issue=True),
+    rej("hedged-quoted-true", CLAIMS, after_strength("  hedged: 'true'\n"), "hedged"),
+    rej("hedged-number", CLAIMS, after_strength("  hedged: 0\n"), "hedged"),
+    rej("strength-mapping", CLAIMS, text(CLAIMS, STRENGTH, "  strength: {may: 1}\n"), "strength"),
+    rej("strength-unknown", CLAIMS, text(CLAIMS, STRENGTH, "  strength: maybe\n"), "strength"),
+    rej("strength-phrase-number", CLAIMS, text(CLAIMS, '  strength_phrase: "is used to treat"\n',
+                                               "  strength_phrase: 12\n"), "strength_phrase"),
     rej("duplicate-analyses-key", CLAIMS,  # a second analyses: at the end of C01
         text(CLAIMS, "\n- id: C02\n", "\n  analyses: []\n- id: C02\n", mark="  analyses: []\n- id: C02"),
         "analyses", issue=True),
-    rej("duplicate-hedged-key", CLAIMS,
-        text(CLAIMS, "  hedged: false\n", "  hedged: false\n  hedged: true\n", mark="  hedged: true"),
-        "hedged"),
+    rej("duplicate-strength-key", CLAIMS, after_strength("  strength: states\n"), "strength"),
     rej("duplicate-claim-id", CLAIMS, text(CLAIMS, "- id: C02\n", "- id: C01\n", mark=False), "id",
         line="second-claim"),
     rej("anchor", CLAIMS, text(CLAIMS, "  sources: [nccih_digest, li2014]",
                                "  sources: &s [nccih_digest, li2014]"), line="auto"),
     rej("alias-bomb", CLAIMS, whole_file(CLAIMS, alias_bomb(), line=3)),  # its first anchor
-    rej("merge-key", CLAIMS, text(CLAIMS, "  hedged: false\n", "  hedged: false\n  <<: {notes: x}\n",
-                                  mark="  <<:")),
-    rej("python-tag", CLAIMS, text(CLAIMS, "  hedged: false\n",
-                                   "  hedged: !!python/object/apply:os.system [echo]\n")),
+    rej("merge-key", CLAIMS, after_strength("  <<: {notes: x}\n")),
+    rej("python-tag", CLAIMS, text(CLAIMS, STRENGTH, "  strength: !!python/object/apply:os.system [echo]\n")),
     rej("syntax-unclosed-bracket", CLAIMS, text(CLAIMS, "  sources: [nccih_digest, li2014]",
                                                 "  sources: [nccih_digest, li2014", mark="  pico:")),
-    rej("syntax-tab-indent", CLAIMS, text(CLAIMS, "  hedged: false\n", "\thedged: false\n")),
+    rej("syntax-tab-indent", CLAIMS, text(CLAIMS, STRENGTH, "\tstrength: usage or mechanism\n")),
     rej("deep-nesting", CLAIMS, text(CLAIMS, "  sources: [nccih_digest, li2014]",
                                      "  sources: " + "[" * 60 + "]" * 60)),
     rej("kind-mapping", CLAIMS, text(CLAIMS, "  kind: efficacy\n  claim: Therapeutic massage is commonly",
@@ -461,17 +480,16 @@ CASES = [
     rej("sources-unknown", CLAIMS, text(CLAIMS, "  sources: [nccih_digest, li2014]",
                                         "  sources: [nccih_digest, li2015]"), "sources"),
     rej("conditions-string", CLAIMS,
-        text(CLAIMS, "    conditions: [musculoskeletal pain, muscle injury, fibromyalgia]\n",
+        text(CLAIMS, "    conditions: [musculoskeletal pain, muscle injury]\n",
              "    conditions: fibromyalgia\n"), "pico.conditions"),
-    rej("unknown-key", CLAIMS, text(CLAIMS, "  hedged: false\n", "  hedged: false\n  hedge: true\n",
-                                    mark="  hedge: true"), "hedge"),
+    rej("unknown-key", CLAIMS, after_strength("  hedge: true\n"), "hedge"),
     rej("id-lowercase", CLAIMS, text(CLAIMS, "- id: C01\n", "- id: c01\n"), "id"),
     rej("claims-not-utf8", CLAIMS, transform(CLAIMS, lambda b: b.replace(b"What is it", b"What \xe9s it",
                                                                          1)), line="first-section"),
     rej("claims-mapping", CLAIMS, whole_file(CLAIMS, b"C01: {section: x}\n", line=1)),
     rej("claims-empty", CLAIMS, whole_file(CLAIMS, b"", line=1)),
     rej("claims-missing", CLAIMS, whole_file(CLAIMS, None), line=None),
-    same("claims-hedged-no", CLAIMS, text(CLAIMS, "  hedged: false\n", "  hedged: no\n")),
+    same("claims-quoted-strength", CLAIMS, text(CLAIMS, STRENGTH, "  strength: 'usage or mechanism'\n")),
     same("claims-comment", CLAIMS, text(CLAIMS, "- id: C01\n", "# a reviewer's comment\n- id: C01\n")),
     same("claims-quoted-section", CLAIMS, text(CLAIMS, "  section: What is it\n",
                                                '  section: "What is it"\n')),
@@ -541,7 +559,7 @@ CASES = [
     rej("mid-source-blank", MIDS, cell(MIDS, "any", source=""), "source"),
     rej("mids-duplicate-row", MIDS, lambda root: _duplicate_last_row(root / MIDS), "outcome", issue=True),
     rej("mids-short-row", MIDS, row_cells(MIDS, "any", lambda c: c[:-1]), "notes"),
-    rej("mids-long-row", MIDS, row_cells(MIDS, "any", lambda c: [*c, "x"]), "cell 7"),
+    rej("mids-long-row", MIDS, row_cells(MIDS, "any", lambda c: [*c, "x"]), one_past_last(MIDS)),
     rej("mids-not-utf8", MIDS, raw_bytes(MIDS, "any", "notes", b"\xff"), "notes"),
     rej("mids-no-mid-column", MIDS, drop_column(MIDS, "mid")),
     same("mid-trailing-zero", MIDS, cell(MIDS, "any", mid="0.50")),
@@ -578,6 +596,14 @@ CASES = [
     same("toml-comment", TOML, text(TOML, "[grading]", "# thresholds\n[grading]")),
     same("toml-default-threshold", TOML, text(TOML, "[grading]", "[grading]\ni2_serious = 50.0")),
 ]
+
+
+def _rows_with_n(root: Path, study: str) -> list[int]:
+    """Lines of the outcomes rows of ``study`` that give both arms' n."""
+    header, rows = _rows(root / OUTCOMES)
+    at = {c: header.index(c) for c in ("study_id", "n_int", "n_ctl")}
+    return [line for line, c in rows if c[at["study_id"]] == study and c[at["n_int"]].strip()
+            and c[at["n_ctl"]].strip()]
 
 
 def _duplicate_last_row(path: Path) -> int:
@@ -674,7 +700,8 @@ def test_mutation(case: Case, baseline, tmp_path, capsys):
         hits = _locator(path, line, field).findall(err)
         assert len(hits) == 1, f"expected {path.name} line {line} field {field} once in:\n{err}"
         problems = re.match(r"evidence: error: (\d+) problem\(s\)", err)
-        assert (int(problems.group(1)) if problems else 1) == case.count, err
+        count = case.count(root) if callable(case.count) else case.count
+        assert (int(problems.group(1)) if problems else 1) == count, err
         return
 
     assert codes == [0, 0, 0], err

@@ -9,7 +9,7 @@ snapshot; its analyses are ids of ``analyses.yaml``.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from evidence import case, paths, vocabulary
@@ -17,7 +17,13 @@ from evidence.curated import line_of, read_yaml_list
 from evidence.errors import DataError
 
 KINDS = ("efficacy", "safety", "mechanism", "advice")
-KEYS = {"id", "section", "kind", "claim", "hedged", "sources", "pico", "analyses", "notes"}
+KEYS = {"id", "section", "kind", "claim", "hedged", "strength", "strength_phrase", "sources",
+        "pico", "analyses", "relevance", "notes"}
+# GRADE 26 (Santesso et al., J Clin Epidemiol 2020;119:126): how strongly a statement is
+# worded, and the certainty that wording needs (levels 4 high .. 1 very low). A usage or
+# mechanism statement implies an effect without stating its size: read at the "may" level.
+STRENGTHS = {"states": 4, "probably": 3, "may": 2, "very uncertain": 1, "usage or mechanism": 2}
+RELEVANCE = ("direct", "other population", "other outcome", "other comparator")
 PICO_KEYS = ("population", "intervention", "comparator", "outcome")
 
 
@@ -31,6 +37,14 @@ class Claim:
     pico: dict
     analyses: tuple[str, ...]
     hedged: bool = False
+    strength: str = "states"
+    strength_phrase: str = ""
+    relevance: dict = field(default_factory=dict)  # analysis_id -> {relevance, reason}
+
+    @property
+    def required_level(self) -> int:
+        """The certainty level (4 high .. 1 very low) the wording asserts (GRADE 26)."""
+        return STRENGTHS[self.strength]
 
 
 def load_claims(path=None, known_sources=None, known_analyses=None) -> list[Claim]:
@@ -71,6 +85,23 @@ def load_claims(path=None, known_sources=None, known_analyses=None) -> list[Clai
                 raise bad(f"must be text, not {_kind(entry[key])}", key)
         if not isinstance(entry.get("hedged", False), bool):
             raise bad(f"must be true or false, not {entry['hedged']!r}", "hedged")
+        # `hedged` is the field before the strength ladder; read for one release
+        strength = entry.get("strength", "may" if entry.get("hedged") else "states")
+        if not isinstance(strength, str) or strength not in STRENGTHS:
+            raise bad(f"unknown strength {strength!r}; one of {list(STRENGTHS)}", "strength")
+        phrase = entry.get("strength_phrase", "")
+        if not isinstance(phrase, str):
+            raise bad("must be text (the article's words the strength rests on)", "strength_phrase")
+        overrides = entry.get("relevance") or {}
+        if not isinstance(overrides, dict):
+            raise bad("must map analysis ids to {relevance, reason}", "relevance")
+        for aid, o in overrides.items():
+            if not isinstance(o, dict) or o.get("relevance") not in RELEVANCE:
+                raise bad(f"{aid}: relevance must be one of {list(RELEVANCE)}", "relevance")
+            if not isinstance(o.get("reason"), str) or not o["reason"].strip():
+                raise bad(f"{aid}: an override must give its reason", "relevance")
+            if known_analyses is not None and aid not in known_analyses:
+                raise bad(f"analysis {aid!r} is not among the analyses", "relevance")
         kinds = entry["kind"] if isinstance(entry["kind"], list) else [entry["kind"]]
         for kind in kinds:
             if not isinstance(kind, str):
@@ -109,7 +140,8 @@ def load_claims(path=None, known_sources=None, known_analyses=None) -> list[Clai
         claims.append(Claim(id=cid, section=entry["section"], kinds=tuple(kinds),
                             claim=entry["claim"], sources=tuple(str(s) for s in sources),
                             pico=dict(pico), analyses=tuple(analyses),
-                            hedged=entry.get("hedged", False)))
+                            hedged=strength in ("may", "very uncertain"), strength=strength,
+                            strength_phrase=phrase, relevance=dict(overrides)))
     return claims
 
 

@@ -1,4 +1,4 @@
-"""Small-k coverage simulation: DerSimonian-Laird with z intervals vs Hartung-Knapp-Sidik-Jonkman.
+"""Small-k coverage simulation: DerSimonian-Laird with z intervals vs Hartung-Knapp-Sidik-Jonkman (DL and REML).
 
 Why: most meta-analyses of such interventions pool 2 to 5 small trials. This asks how
 often a nominal 95% interval for the pooled effect covers the true effect
@@ -21,7 +21,8 @@ from evidence.meta import batch
 
 KS = tuple(range(2, 11))
 TAU2S = (0.0, 0.02, 0.05, 0.1, 0.2, 0.5)  # typical v_i is 0.04-0.2: from none to large heterogeneity
-METHODS = {"DL + z": ("DL", "z"), "DL + HKSJ": ("DL", "knha")}
+# DL + z: what RevMan and many reviews report; REML + HKSJ: what this project's analyses use
+METHODS = {"DL + z": ("DL", "z"), "DL + HKSJ": ("DL", "knha"), "REML + HKSJ": ("REML", "knha")}
 
 
 def simulate_cell(k: int, tau2: float, reps: int = 10_000, seed: int = 2024):

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from evidence import atomic, case, cells
 from evidence.effects import calculators as calc
+from evidence.effects import classes
 from evidence.effects.schema import load_sheets
 from evidence.errors import DataError
 
@@ -23,7 +24,8 @@ COLUMNS = ("row_id", "study_id", "pmid", "condition", "outcome", "instrument", "
            "timepoint_weeks", "comparison", "comparator_type", "design", "measure", "yi", "vi",
            "se", "ci_low", "ci_high", "n_int", "n_ctl", "favours_int_positive",
            "evidence_role", "source", "derived", "estimable", "not_estimable_reason", "label",
-           "risk_of_bias", "k_studies", "i2", "data_type")
+           "risk_of_bias", "k_studies", "i2", "data_type", "result_class", "direction", "p",
+           "p_operator", "n_total", "smd_implied_low", "smd_implied_high", "ci_computed")
 ARM_TYPES = ("arm_mean_sd", "arm_change_sd", "arm_change_se", "arm_change_ci")
 SMD_FORMULAS = {"SMD": (calc.smd, "Hedges' g, metafor exact J"),
                 "SMD_RevMan": (calc.smd_revman, "Hedges' g, RevMan 5 formulas")}
@@ -163,8 +165,15 @@ def _needs_n(row, one_arm: bool = False):
 
 def _from_test(row, notes: list[str]):
     """t, F(1, df) or exact p -> Hedges' g (independent groups)."""
-    n1, n2 = _needs_n(row)
     kind = row["data_type"]
+    if kind == "p_only" and row.get("p_operator"):
+        raise NotEstimable(f"P printed as a bound (P {row['p_operator']} {row['p']:g}): not an exact "
+                           "P, so no effect size (kept as a bound result)")
+    if kind == "p_only" and row.get("direction") == "no_difference":
+        raise NotEstimable("a 'no difference' statement with its P: a P without a direction (e.g. "
+                           "a test across three groups) gives no effect size (kept as a "
+                           "no-difference result)")
+    n1, n2 = _needs_n(row)
     if kind == "t_stat" and row["diff_direction"]:
         t = _oriented(row["t"], row["diff_direction"])
         notes.append("SMD (Hedges' g, metafor exact J) from t: d = t*sqrt(1/n1+1/n2)")
@@ -220,7 +229,7 @@ def _from_reported(row, notes: list[str]):
         measure = "MD" if kind == "pooled_md_ci" else "SMD"
         se, _ = calc.se_from_ci(row["estimate_ci_low"], row["estimate_ci_high"])
         what = "pooled " if kind.startswith("pooled") else ""
-        notes.append(f"{what}{measure} as reported; SE = CI width/(2*1.96)")
+        notes.append(f"{what}{measure} as reported; SE = CI width/(2*1.959964) (normal quantile)")
     if row["diff_direction"] == "ctl_minus_int":
         notes.append(f"reported as {_ctl()} minus {_int()}: negated")
     return measure, _oriented(value, row["diff_direction"]), se**2
@@ -367,9 +376,13 @@ def effect_rows(studies, outcomes, smd_measure: str = "SMD", split_shared: bool 
             eff = compute(row, smd_measure)
         except Unconvertible as exc:
             raise DataError(str(exc), file=outcomes.path, row=row["_line"], field=exc.field) from exc
-        derived = "; ".join(x for x in [eff["derived"], *row.get("_split", [])] if x)
+        cls = classes.annotate(row, eff)
         se = math.sqrt(eff["vi"]) if eff["estimable"] else None
         yi = eff["yi"]
+        computed = se is not None and eff["ci"] is None  # no CI reported: yi +- 1.959964 SE
+        derived = "; ".join(x for x in [eff["derived"], *row.get("_split", []),
+                                        "95% CI computed as yi +- 1.959964 SE" if computed else "",
+                                        cls.pop("implied_note")] if x)
         out.append({
             "row_id": row["row_id"], "study_id": row["study_id"], "pmid": study["pmid"],
             "condition": study["condition"], "outcome": row["outcome"],
@@ -385,7 +398,8 @@ def effect_rows(studies, outcomes, smd_measure: str = "SMD", split_shared: bool 
             "not_estimable_reason": eff["not_estimable_reason"],
             "label": label(study["first_author"], study["year"], study["study_id"]),
             "risk_of_bias": study["risk_of_bias"], "k_studies": row["k_studies"],
-            "i2": row["i2"], "data_type": row["data_type"],
+            "i2": row["i2"], "data_type": row["data_type"], **cls,
+            "ci_computed": computed if se is not None else None,
         })
     out.sort(key=lambda r: (r["study_id"], r["row_id"]))
     return out

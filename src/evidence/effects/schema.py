@@ -37,7 +37,7 @@ FIRST_YEAR = 1800  # no trial of the kind a health article cites is older
 
 STUDY_COLUMNS = ("study_id", "pmid", "pmcid", "doi", "first_author", "year", "short_title",
                  "design", "condition", "population", "evidence_role", "cited_by",
-                 "n_randomised", "risk_of_bias", "risk_of_bias_source", "source", "notes")
+                 "n_randomised", "n_analysed", "risk_of_bias", "risk_of_bias_source", "source", "notes")
 OUTCOME_TEXT = ("row_id", "study_id", "outcome", "instrument", "scale_direction", "timepoint",
                 "comparison", "comparator", "comparator_type", "design", "data_type",
                 "diff_direction", "model", "source", "extractor", "double_extracted",
@@ -203,8 +203,13 @@ def check_studies(sheet: Sheet, errors: list[DataError]) -> set[str]:
         cited_by = row["cited_by"]
         if cited_by and cited_by != "article" and cited_by not in ids:
             e("cited_by", f"{cited_by!r} is neither 'article' nor a study_id of this sheet")
-        for name, low in (("year", FIRST_YEAR), ("n_randomised", 1)):
-            row[name] = _parse_number(row, name, e, integer=True, minimum=low)
+        for name, low in (("year", FIRST_YEAR), ("n_randomised", 1), ("n_analysed", 1)):
+            if name in row:
+                row[name] = _parse_number(row, name, e, integer=True, minimum=low)
+        if None not in (row.get("n_analysed"), row["n_randomised"]) and \
+                row["n_analysed"] > row["n_randomised"]:
+            e("n_analysed", f"{row['n_analysed']:g} analysed exceed n_randomised = "
+                            f"{row['n_randomised']:g}")
         this_year = datetime.date.today().year
         if row["year"] is not None and row["year"] > this_year:
             e("year", f"{row['year']:g} is after the current year ({this_year})")

@@ -29,26 +29,70 @@ Conventions (those of R metafor 3.8, against which the project is validated):
   the normal quantile for test="z" and t(k - 1) for test="knha" (metafor's
   ``predict``); ``pi="higgins"``: t(k - 2) (Higgins, Thompson & Spiegelhalter
   2009), needs k >= 3. No prediction interval for the equal-effects model.
+- ``test="knha"`` with a weighted residual sum of squares <= machine epsilon
+  (identical effects): the scale is 0, so se = 0, CI = [est, est], the
+  statistic ±inf and p = 0 (metafor's ``RSS.knha <= .Machine$double.eps``).
 - tau² confidence interval: Q-profile (Viechtbauer 2007), bounds set to 0
-  when the generalised Q at tau² = 0 is already below the chi² quantile.
+  when the generalised Q at tau² = 0 is already below the chi² quantile;
+  computed on first access of ``MetaResult.tau2_ci`` (it costs as much as the fit).
+- k = 1 (equal-effects model, or a one-study subgroup / first cumulative row):
+  I² = 0 and H² = 1, as metafor (nothing to be heterogeneous).
+- REML and ML (the project's rule, metafor's ``ll0check`` plus a second
+  search): the local maximum of the (restricted) likelihood reached from
+  Hedges' estimate (metafor's start), by bracketed Newton on the score
+  (``evidence.meta.kernel``); where it is below the likelihood at tau² = 0
+  (where metafor sets tau² to 0: the likelihood is multimodal), a second
+  search from DerSimonian-Laird's estimate; tau² is the best of these and 0.
+  So where a higher interior maximum exists, the project returns it and
+  metafor 0 (issue 15's REML reproducer, tests/test_meta_issue15.py; none
+  of the 420 randomized datasets of tests/reference/ has such a likelihood). ``rma`` and ``batch`` run the same algorithm
+  (the kernel's vector and scalar forms), so they agree.
+- Every iteration is bounded; past the bound ``rma`` raises ``DataError``.
+- Memory is O(k): intercept-only forms, never a k x k matrix.
+- Duplicated study labels are allowed here (a ``UserWarning`` names them);
+  ``evidence meta`` rejects them, naming the line.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+from scipy import optimize, special
 
 from evidence.errors import DataError
+from evidence.meta import kernel
 
 METHODS = ("EE", "DL", "REML", "PM", "ML", "SJ", "HE")
 TESTS = ("z", "knha")
 PI_CONVENTIONS = ("metafor", "higgins")
-_TOL = 1e-12  # convergence of iterative tau² estimators (change in tau²)
-_MAXITER = 1000
+_TOL = kernel.TOL  # kept for callers of the old names
+_MAXITER = kernel.MAX_ROUNDS
+_EPS = np.finfo(float).eps
+
+
+def norm_quantile(level):
+    """Two-sided normal quantile for a confidence level in (0, 1)."""
+    return float(special.ndtri(0.5 + level / 2))
+
+
+def t_quantile(level, df):
+    return float(special.stdtrit(df, 0.5 + level / 2))
+
+
+def check_level(level):
+    """A confidence level must lie strictly between 0 and 1 (0.95, not 95)."""
+    try:
+        ok = 0 < float(level) < 1
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise DataError(f"confidence level must be between 0 and 1 (e.g. 0.95), got {level!r}",
+                        field="level")
+    return float(level)
 
 
 @dataclass
@@ -74,15 +118,22 @@ class MetaResult:
     yi: np.ndarray
     vi: np.ndarray
     labels: list[str]
-    tau2_ci: tuple[float, float]
     level: float = 0.95
     pi: str = "metafor"
     stat: float = field(default=float("nan"))  # z or t statistic
     df: int | None = None  # degrees of freedom of the t test (knha), else None
+    _tau2_ci: tuple[float, float] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def tau2_ci(self) -> tuple[float, float]:
+        """Q-profile confidence interval for tau², computed on first use."""
+        if self._tau2_ci is None:
+            self._tau2_ci = tau2_qprofile(self.yi, self.vi, self.level)
+        return self._tau2_ci
 
     def summary_frame(self) -> pd.DataFrame:
         """Per-study effects with their intervals and weights, then the pooled row."""
-        q = stats.norm.ppf(0.5 + self.level / 2)
+        q = norm_quantile(self.level)
         se_i = np.sqrt(self.vi)
         rows = pd.DataFrame({
             "estimate": self.yi, "se": se_i, "ci_low": self.yi - q * se_i,
@@ -97,7 +148,7 @@ class MetaResult:
     def to_dict(self) -> dict:
         """JSON-ready dict (arrays as lists, NaN as None)."""
         out = {}
-        for name in self.__dataclass_fields__:
+        for name in [n for n in self.__dataclass_fields__ if n != "_tau2_ci"] + ["tau2_ci"]:
             value = getattr(self, name)
             if isinstance(value, np.ndarray):
                 value = [_clean(v) for v in value.tolist()]
@@ -119,129 +170,203 @@ def _clean(v):
     return v
 
 
+def _floats(values, name, source):
+    """1-D float array; a value that is not a number is reported by its row."""
+    try:
+        return np.asarray(values, dtype=float).ravel()
+    except (TypeError, ValueError):
+        pass
+    seq = list(values.tolist() if hasattr(values, "tolist") else values)
+    for i, x in enumerate(seq):
+        try:
+            float(x)
+        except (TypeError, ValueError):
+            raise DataError(f"not a number: {x!r}", file=source, row=i + 1, field=name) from None
+    raise DataError(f"{name} must be a flat list of numbers", file=source, field=name)
+
+
 def check_inputs(yi, vi, labels=None, *, source=None):
-    """Validate and convert inputs; a bad value is reported by row and field."""
-    y = np.asarray(yi, dtype=float).ravel()
-    v = np.asarray(vi, dtype=float).ravel()
+    """Validate and convert inputs; a bad value is reported by row (1-based) and field."""
+    y, v = _floats(yi, "yi", source), _floats(vi, "vi", source)
     if y.shape != v.shape:
         raise DataError(f"yi has {y.size} values but vi has {v.size}", file=source)
-    for i in range(y.size):
-        if not np.isfinite(y[i]):
+    bad_y = ~np.isfinite(y)
+    bad_v = ~(np.isfinite(v) & (v > 0))
+    if bad_y.any() or bad_v.any():
+        i = int(np.flatnonzero(bad_y | bad_v)[0])
+        if bad_y[i]:
             raise DataError(f"effect is not a finite number ({y[i]})", file=source, row=i + 1, field="yi")
-        if not np.isfinite(v[i]) or v[i] <= 0:
-            raise DataError(f"variance must be a positive number, got {v[i]}",
-                            file=source, row=i + 1, field="vi")
+        raise DataError(f"variance must be a positive number, got {v[i]}",
+                        file=source, row=i + 1, field="vi")
     if labels is None:
         labels = [f"Study {i + 1}" for i in range(y.size)]
     labels = [str(s) for s in labels]
     if len(labels) != y.size:
         raise DataError(f"{len(labels)} labels for {y.size} studies", file=source, field="labels")
+    if len(set(labels)) != len(labels):
+        seen, dups = set(), []
+        for lab in labels:
+            if lab in seen and lab not in dups:
+                dups.append(lab)
+            seen.add(lab)
+        warnings.warn(f"duplicated study labels: {dups[:5]}", UserWarning, stacklevel=3)
     return y, v, labels
 
 
-# ---- tau² estimators, general design matrix X (k x p), as in metafor ----
+# ---- tau², intercept-only (the kernel, O(k)) ----
 
-def _proj(w, X):
-    """P = W - W X (X' W X)^-1 X' W."""
-    WX = X * w[:, None]
-    return np.diag(w) - WX @ np.linalg.solve(X.T @ WX, WX.T)
-
-
-def _fisher(y, v, X, tau2, reml, stepadj=1.0):
-    """Fisher scoring for (RE)ML tau², with step halving at the 0 bound.
-
-    ``stepadj`` < 1 damps every step (metafor's ``control=list(stepadj=)``),
-    the remedy metafor documents for scoring that overshoots without end.
-    """
-    for _ in range(_MAXITER):
-        w = 1 / (v + tau2)
-        P = _proj(w, X)
-        Py = P @ y
-        if reml:
-            adj = (Py @ Py - np.trace(P)) / np.sum(P * P)
-        else:
-            adj = (Py @ Py - w.sum()) / np.sum(w * w)
-        adj *= stepadj
-        while tau2 + adj < 0:
-            adj /= 2
-        tau2 += adj
-        if abs(adj) < _TOL * max(1.0, tau2):
-            return tau2
-    raise DataError("tau² estimation (Fisher scoring) did not converge")
+def _closed(y, v):
+    """The kernel's closed forms for one row; numbers beyond double precision are an error."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        cf = kernel.closed_forms1(y, v)
+    if not all(np.isfinite(cf[n][0]) for n in ("Q", "c", "he", "ll0_reml")):
+        raise DataError("effects or variances too extreme for double precision (Q or the "
+                        "weights overflow)")
+    return cf
 
 
-def genq(y, v, X, tau2):
-    """Generalised Q: sum of squared weighted residuals at a given tau²."""
-    P = _proj(1 / (v + tau2), X)
-    return float(y @ P @ y)
+def _tau2_row(y, v, method, cf=None):
+    """tau² of one intercept-only meta-analysis by ``method``, via the shared kernel."""
+    k = y.size
+    if method == "EE" or k < 2:
+        return 0.0
+    cf = _closed(y, v) if cf is None else cf
+    Y, V = cf["yc"], v[None, :]
+    if method == "DL":
+        return float(cf["dl"][0])
+    if method == "HE":
+        return float(cf["he"][0])
+    if method == "SJ":  # one step from the (biased) sample variance, metafor's default
+        t0 = cf["rss"] / k
+        w, _S, _mu, r = kernel.sums(Y, V, t0)
+        return float(max(0.0, t0[0] * kernel.rsum(w * r * r)[0] / (k - 1)))
+    if method == "PM":
+        t, failed = kernel.pm(Y, V, cf["dl"], cf["Q"] - (k - 1), np.array([float(k)]))
+    elif method in ("REML", "ML"):
+        t = kernel.reml_ml1(Y[0], v, cf, method == "REML")
+        failed = [t is None]
+        t = [t]
+    else:
+        raise DataError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}", field="method")
+    if failed[0]:
+        raise DataError(f"{method} tau² estimation did not converge within {kernel.MAX_ROUNDS} "
+                        "iterations (effects or variances too extreme for double precision?)")
+    return float(t[0])
 
 
-def _root_decreasing(f, target):
-    """Smallest t >= 0 with f(t) = target for decreasing f (f(0) > target)."""
-    hi = 1.0
-    while f(hi) > target:
-        hi *= 4
-        if hi > 1e12:
-            raise DataError("tau² search failed: no root below 1e12")
-    return optimize.brentq(lambda t: f(t) - target, 0.0, hi, xtol=1e-15, rtol=4 * np.finfo(float).eps,
-                           maxiter=500)
+# ---- general design X (k x p, small p): p x p forms, used by trim-and-fill's side ----
+
+def _wls(y, v, X, t):
+    w = 1 / (v + t)
+    A = X.T @ (X * w[:, None])
+    try:
+        Ainv = np.linalg.inv(A)
+    except np.linalg.LinAlgError:
+        raise DataError("the meta-regression design is singular (a moderator is constant)") from None
+    beta = Ainv @ (X.T @ (w * y))
+    return w, Ainv, y - X @ beta
+
+
+def genq_x(y, v, X, t):
+    """Generalised Q (residual sum of squares weighted by 1/(v + t)) of a meta-regression."""
+    w, _Ainv, r = _wls(y, v, X, t)
+    return float(np.sum(w * r * r))
+
+
+def _score_x(y, v, X, t, reml):
+    w, Ainv, r = _wls(y, v, X, t)
+    ypy = np.sum((w * r) ** 2)
+    if reml:
+        return ypy - (w.sum() - np.trace(Ainv @ (X.T @ (X * (w * w)[:, None]))))
+    return ypy - w.sum()
+
+
+def _tau2_x(y, v, X, method):
+    k, p = X.shape
+    if method == "EE":
+        return 0.0
+    if method == "DL":
+        w, Ainv, r = _wls(y, v, X, 0.0)
+        trp = w.sum() - np.trace(Ainv @ (X.T @ (X * (w * w)[:, None])))
+        return max(0.0, (np.sum(w * r * r) - (k - p)) / trp)
+    XtXi = np.linalg.pinv(X.T @ X)
+    r0 = y - X @ (XtXi @ (X.T @ y))
+    he = max(0.0, (r0 @ r0 - (v.sum() - np.trace(XtXi @ (X.T @ (X * v[:, None]))))) / (k - p))
+    if method == "HE":
+        return he
+    if method == "SJ":
+        t0 = float(np.mean((y - y.mean()) ** 2))
+        return max(0.0, t0 * genq_x(y, v, X, t0) / (k - p))
+    if method == "PM":
+        if genq_x(y, v, X, 0.0) <= k - p:
+            return 0.0
+        return _root_decreasing(lambda t: genq_x(y, v, X, t), k - p)
+    if method in ("REML", "ML"):  # first local maximum from 0 (the sign of a slope is wanted)
+        reml = method == "REML"
+        if _score_x(y, v, X, 0.0, reml) <= 0:
+            return 0.0
+        hi = max(he, float(np.mean(v)))
+        for _ in range(kernel.MAX_EXPAND):
+            if _score_x(y, v, X, hi, reml) < 0:
+                return optimize.brentq(lambda t: _score_x(y, v, X, t, reml), 0.0, hi, xtol=1e-14,
+                                       maxiter=kernel.MAX_ROUNDS)
+            hi *= 4
+        raise DataError(f"{method} tau² of the meta-regression: no maximum below {hi:.3g}")
+    raise DataError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}", field="method")
 
 
 def tau2_estimate(y, v, method, X=None):
     """tau² by ``method`` for effects y, variances v and design X (intercept only if None)."""
-    k = y.size
-    X = np.ones((k, 1)) if X is None else X
-    p = X.shape[1]
-    if method == "EE":
-        return 0.0
-    if method == "DL":
-        P = _proj(1 / v, X)
-        return max(0.0, (y @ P @ y - (k - p)) / np.trace(P))
-    # HE: residual SS of the unweighted fit minus its expectation under tau² = 0
-    P0 = np.eye(k) - X @ np.linalg.solve(X.T @ X, X.T)
-    he = max(0.0, (y @ P0 @ y - np.trace(P0 * v)) / (k - p))
-    if method == "HE":
-        return he
-    if method == "SJ":  # one step from the (biased) sample variance, metafor's default
-        t0 = float(np.mean((y - y.mean()) ** 2))  # metafor: var(yi) (k - 1) / k
-        return max(0.0, t0 * genq(y, v, X, t0) / (k - p))
-    if method in ("REML", "ML"):
-        try:
-            return _fisher(y, v, X, he, reml=method == "REML")
-        except DataError:  # full steps oscillate: retry damped, as metafor's stepadj = 0.5
-            return _fisher(y, v, X, he, reml=method == "REML", stepadj=0.5)
-    if method == "PM":
-        if genq(y, v, X, 0.0) <= k - p:
-            return 0.0
-        return _root_decreasing(lambda t: genq(y, v, X, t), k - p)
-    raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    y, v = np.asarray(y, float), np.asarray(v, float)
+    if X is None:
+        return _tau2_row(y, v, method)
+    return _tau2_x(y, v, np.asarray(X, float), method)
+
+
+def genq(y, v, X, tau2):
+    """Generalised Q: sum of squared weighted residuals at a given tau² (X None: intercept)."""
+    if X is None or X.shape[1] == 1 and np.all(X == 1):
+        w = 1 / (v + tau2)
+        mu = np.sum(w * y) / w.sum()
+        return float(np.sum(w * (y - mu) ** 2))
+    return genq_x(y, v, X, tau2)
+
+
+def _root_decreasing(f, target):
+    """Smallest t >= 0 with f(t) = target for decreasing f (f(0) > target); bounded search."""
+    hi = 1.0
+    for _ in range(kernel.MAX_EXPAND):
+        if f(hi) <= target:
+            return optimize.brentq(lambda t: f(t) - target, 0.0, hi, xtol=1e-15,
+                                   rtol=4 * np.finfo(float).eps, maxiter=500)
+        hi *= 4
+    raise DataError(f"tau² search failed: no root below {hi:.3g}")
 
 
 def tau2_qprofile(y, v, level=0.95):
     """Q-profile confidence interval for tau² (Viechtbauer 2007), intercept-only model."""
+    y, v = np.asarray(y, float), np.asarray(v, float)
     k = y.size
     if k < 2:
         return (float("nan"), float("nan"))
-    X = np.ones((k, 1))
-    q0 = genq(y, v, X, 0.0)
+    q0 = genq(y, v, None, 0.0)
     alpha = 1 - level
-    hi_crit = stats.chi2.ppf(1 - alpha / 2, k - 1)
-    lo_crit = stats.chi2.ppf(alpha / 2, k - 1)
-    f = lambda t: genq(y, v, X, t)  # noqa: E731
+    hi_crit = float(special.chdtri(k - 1, alpha / 2))  # upper alpha/2 quantile
+    lo_crit = float(special.chdtri(k - 1, 1 - alpha / 2))
+    f = lambda t: genq(y, v, None, t)  # noqa: E731
     low = 0.0 if q0 <= hi_crit else _root_decreasing(f, hi_crit)
     high = 0.0 if q0 <= lo_crit else _root_decreasing(f, lo_crit)
     return (float(low), float(high))
 
 
-def heterogeneity(y, v):
+def heterogeneity(y, v, cf=None):
     """Cochran's Q (equal-effects weights), its p-value, and the typical variance s²."""
-    w = 1 / v
-    mu = np.sum(w * y) / w.sum()
-    Q = float(np.sum(w * (y - mu) ** 2))
     k = y.size
-    Q_pval = float(stats.chi2.sf(Q, k - 1)) if k > 1 else float("nan")
-    s2 = (k - 1) * w.sum() / (w.sum() ** 2 - np.sum(w ** 2)) if k > 1 else float("nan")
-    return Q, Q_pval, s2
+    if k < 2:
+        return 0.0, float("nan"), float("nan")
+    cf = _closed(y, v) if cf is None else cf
+    Q = float(cf["Q"][0])
+    return Q, float(special.chdtrc(k - 1, Q)), float(cf["s2"][0])
 
 
 def rma(yi, vi, method="REML", test="z", labels=None, level=0.95, pi="metafor", *,
@@ -251,13 +376,14 @@ def rma(yi, vi, method="REML", test="z", labels=None, level=0.95, pi="metafor", 
     ``tau2`` fixes the between-study variance instead of estimating it (as
     metafor's ``tau2=`` argument), e.g. for sensitivity analyses.
     """
-    method = method.upper()
+    method = str(method).upper()
     if method not in METHODS:
         raise DataError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}", field="method")
     if test not in TESTS:
         raise DataError(f"unknown test {test!r}; choose z or knha", field="test")
     if pi not in PI_CONVENTIONS:
         raise DataError(f"unknown prediction interval convention {pi!r}", field="pi")
+    level = check_level(level)
     y, v, labels = check_inputs(yi, vi, labels, source=source)
     k = y.size
     if k == 0:
@@ -265,29 +391,42 @@ def rma(yi, vi, method="REML", test="z", labels=None, level=0.95, pi="metafor", 
     if k < 2 and not (_allow_single or method == "EE") or (k < 2 and test == "knha"):
         raise DataError(f"a {method} model with test={test} needs at least 2 studies, got {k}",
                         file=source)
+    try:
+        cf = _closed(y, v) if k > 1 else None
+    except DataError as exc:
+        raise DataError(exc.message, file=source) from None
     if tau2 is not None:
         if not (np.isfinite(tau2) and tau2 >= 0):
             raise DataError(f"fixed tau2 must be a non-negative number, got {tau2}", field="tau2")
         tau2 = float(tau2)
     else:
-        tau2 = tau2_estimate(y, v, method) if k > 1 else 0.0
+        try:
+            tau2 = _tau2_row(y, v, method, cf)
+        except DataError as exc:
+            raise DataError(exc.message, file=source, field=exc.field) from None
     w = 1 / (v + tau2)
-    est = float(np.sum(w * y) / w.sum())
+    sw = float(w.sum())
+    est = float(np.sum(w * y) / sw)
     if test == "knha":
         df = k - 1
-        se = math.sqrt(np.sum(w * (y - est) ** 2) / (df * w.sum()))
-        crit = stats.t.ppf(0.5 + level / 2, df)
-        stat = est / se
-        pval = float(2 * stats.t.sf(abs(stat), df))
+        rss = float(np.sum(w * (y - est) ** 2))
+        s2w = 0.0 if rss <= _EPS else rss / df  # metafor: RSS.knha <= .Machine$double.eps
+        se = math.sqrt(s2w / sw)
+        crit = t_quantile(level, df)
     else:
         df = None
-        se = math.sqrt(1 / w.sum())
-        crit = stats.norm.ppf(0.5 + level / 2)
-        stat = est / se
-        pval = float(2 * stats.norm.sf(abs(stat)))
-    Q, Q_pval, s2 = heterogeneity(y, v)
+        se = math.sqrt(1 / sw)
+        crit = norm_quantile(level)
+    stat = est / se if se > 0 else (math.copysign(math.inf, est) if est != 0 else math.nan)
+    if math.isnan(stat):
+        pval = math.nan
+    elif test == "knha":
+        pval = float(2 * special.stdtr(df, -abs(stat)))
+    else:
+        pval = float(2 * special.ndtr(-abs(stat)))
+    Q, Q_pval, s2 = heterogeneity(y, v, cf)
     if k < 2:
-        I2 = H2 = float("nan")
+        I2, H2 = 0.0, 1.0  # metafor's values for k = 1
     elif method == "EE":
         I2 = 100 * max(0.0, (Q - (k - 1)) / Q) if Q > 0 else 0.0
         H2 = Q / (k - 1)
@@ -297,7 +436,7 @@ def rma(yi, vi, method="REML", test="z", labels=None, level=0.95, pi="metafor", 
     pi_low = pi_high = None
     if method != "EE":
         if pi == "higgins":
-            q = stats.t.ppf(0.5 + level / 2, k - 2) if k >= 3 else float("nan")
+            q = t_quantile(level, k - 2) if k >= 3 else float("nan")
         else:
             q = crit
         half = q * math.sqrt(se ** 2 + tau2)
@@ -306,6 +445,6 @@ def rma(yi, vi, method="REML", test="z", labels=None, level=0.95, pi="metafor", 
         estimate=est, se=se, ci_low=est - crit * se, ci_high=est + crit * se, pval=pval,
         tau2=float(tau2), I2=float(I2), H2=float(H2), Q=Q, Q_pval=Q_pval, k=k,
         pi_low=pi_low, pi_high=pi_high, method=method, test=test,
-        weights=100 * w / w.sum(), yi=y, vi=v, labels=labels,
-        tau2_ci=tau2_qprofile(y, v, level), level=level, pi=pi, stat=float(stat), df=df,
+        weights=100 * w / sw, yi=y, vi=v, labels=labels,
+        level=level, pi=pi, stat=float(stat), df=df,
     )
