@@ -34,5 +34,5 @@ def test_dl_z_undercovers_with_two_heterogeneous_trials_and_hksj_does_not():
 def test_plot_has_one_panel_per_method():
     t = coverage_table(ks=(2, 3), tau2s=(0.0, 0.2), reps=200, seed=1)
     fig = plot_coverage(t, reps=200)
-    assert [ax.get_title() for ax in fig.axes] == ["DL + z", "DL + HKSJ"]
+    assert [ax.get_title() for ax in fig.axes] == ["DL + z", "DL + HKSJ", "REML + HKSJ"]
     assert len(fig.axes[0].lines) == 3  # two tau² lines and the nominal level

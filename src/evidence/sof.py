@@ -30,7 +30,7 @@ def _f(x) -> str:
 def rows(verdicts) -> list[list]:
     """One row per on-target rated analysis of each graded claim (most direct first), or one
     row saying why a claim has nothing on target to rate."""
-    from evidence.grading import ADVICE, describe
+    from evidence.grading import ADVICE
 
     out = []
     for v in sorted(verdicts, key=lambda v: v.claim.id):
@@ -46,8 +46,10 @@ def rows(verdicts) -> list[list]:
                          key=lambda r: (len(r.relevance.aspects) if r.relevance else 0,
                                         r.summary.analysis_id))
         if not ratings:
-            out.append(head + [pico.get("outcome", ""), *people, "", "", "", "", "", "",
-                               v.lead[0] if v.lead else v.verdict, "", "", "", "", ""])
+            why = ("no estimate on the claim's outcome in its population" if v.ratings
+                   else "no estimable effect" if v.verdict != "no evidence cited" else v.verdict)
+            out.append(head + [pico.get("outcome", ""), *people, "", "", "", "", "", "", why,
+                               "", "", "", "", ""])
             continue
         letters = iter(string.ascii_lowercase)
         for r in ratings:
@@ -56,7 +58,8 @@ def rows(verdicts) -> list[list]:
                      for d in r.downgrades]
             out.append(head + [s.outcome, *people, r.relevance.relevance if r.relevance else "",
                                s.analysis_id, s.measure, _f(s.estimate), _f(s.ci_low),
-                               _f(s.ci_high), describe(s, with_id=False),
+                               _f(s.ci_high), f"{s.measure} {s.estimate:.2f} (95% CI "
+                               f"{s.ci_low:.2f} to {s.ci_high:.2f})",
                                "" if s.n_participants is None else s.n_participants, s.k,
                                r.certainty, symbols(r.level), "; ".join(notes)])
     return out

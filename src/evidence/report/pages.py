@@ -190,7 +190,8 @@ def condition_page(inputs: Inputs, key: str, links: Links) -> dict:
 
 
 def landing(inputs: Inputs, links: Links) -> dict:
-    """The verdict table: Summary of Findings rows where the grading wrote them, else verdicts."""
+    """The verdict table, one row per claim: its most direct Summary of Findings row where the
+    grading wrote them (the others are on the claim's page), else the verdict."""
     sof = inputs.table("summary_of_findings")
     rows = []
     for cid in sorted(inputs.claims):
@@ -198,9 +199,11 @@ def landing(inputs: Inputs, links: Links) -> dict:
         base = {"id": cid, "href": links.claim(cid), "claim": inputs.claims[cid].get("claim", ""),
                 "verdict": text(verdict.get("verdict")), "certainty": text(verdict.get("certainty"))}
         sof_rows = inputs.rows_for("summary_of_findings", cid) if sof is not None else []
-        if sof_rows:
-            for r in sof_rows:
-                rows.append({**base, "outcome": text(r.get("outcome")),
+        if sof_rows:  # the most direct row here; every row on the claim's page
+            more = len(sof_rows) - 1
+            for r in sof_rows[:1]:
+                rows.append({**base, "outcome": text(r.get("outcome"))
+                             + (f" (+{more} more on the claim page)" if more else ""),
                              "effect": text(r.get("effect_text")) or _estimate(r, "effect"),
                              "n": _n(r.get("participants"), r.get("studies")),
                              "symbols": text(r.get("certainty_symbols")),
