@@ -19,6 +19,7 @@ from evidence.plots.forestplot import (
     NAMES,
     POOLED_NOTE,
     RATIO,
+    axis_label,
     distinct_labels,
     footnotes_for,
     sources_caption,
@@ -85,7 +86,7 @@ def evidence_map(rows: pd.DataFrame, *, title: str = "", width: str = "double",
             lines += sl
         mid = (mids or {}).get(key[1] or key[0])
         panels.append(Panel(lines, title=_panel_title(key), log=key[0] in RATIO, mid=mid,
-                            axis_label=NAMES.get(key[0], key[0]), axis=bool(key[0])))
+                            axis_label=axis_label(key[0], key[1]) if key[0] else "", axis=bool(key[0])))
     plotted = [p for p in panels if p.axis]
     for p in plotted[:-1]:  # one favours line, under the last axis; the footnote says which way is better
         p.favours = None
