@@ -217,6 +217,8 @@ def plan(effects: pd.DataFrame, *, analyses: list, mids,
                         "favouring the control, right the intervention; results of unknown direction drawn on "
                         f"both sides. {ASSUMPTION}",
                 input_sha256=digest(rows), draw=_bind(albatross, rows, res=res)))
+        if _estimable(rows).empty:  # nothing to draw on an axis: the harvest plot shows the condition
+            continue
         specs.append(FigureSpec(
             id=f"map_{cm.key}", title=f"Evidence map: {cm.title}", caption=_condition_caption(cm, rows, analyses),
             input_sha256=digest(rows), width="double",

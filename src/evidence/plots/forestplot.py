@@ -16,7 +16,7 @@ import pandas as pd
 from evidence import case, vocabulary
 from evidence.errors import EvidenceError
 from evidence.plots._layout import Column, Line, Panel, render
-from evidence.plots.results import plain
+from evidence.plots.results import plain, results
 from evidence.plots.style import GREY
 
 RATIO = {"logOR": "OR", "logRR": "RR"}
@@ -198,8 +198,13 @@ def study_lines(rows: pd.DataFrame, measure: str, weights: dict, arm_columns: li
         cells["rob"] = rob or "not assessed"
         colors = {} if rob else {"rob": GREY}
         if not as_bool(r.get("estimable", True)):
-            reason = plain(r.get("not_estimable_reason")) or "reason not recorded"
-            lines.append(Line("text", label + mark, cells, message=f"no effect size: {reason}",
+            point = estimate_only(r, measure)
+            if point is not None:  # a value without CI on this scale: an open circle, no whiskers
+                cells["effect"] = f"{fmt(point)} (no CI)"
+                lines.append(Line("point", label + mark, cells, est=point, lo=point, hi=point,
+                                  cell_colors=colors))
+                continue
+            lines.append(Line("text", label + mark, cells, message=no_effect_message(r),
                               cell_colors=colors))
             continue
         est, lo, hi = (_display(r.get(k), measure) for k in ("yi", "ci_low", "ci_high"))
@@ -219,6 +224,35 @@ def study_lines(rows: pd.DataFrame, measure: str, weights: dict, arm_columns: li
         lines.append(Line("study", label + mark, cells, est=est, lo=lo, hi=hi, size=size,
                           open=bool(mark), cell_colors=colors))
     return lines, flagged
+
+
+def estimate_only(r, measure: str):
+    """The value of an estimate reported without CI on the plotted (linear) scale, or None."""
+    if "row_id" not in r or measure in RATIO or str(r.get("measure") or "") != measure:
+        return None
+    x = results(pd.DataFrame([r])).iloc[0]
+    return _num(x["est"]) if x["result_class"] == "estimate_only" else None
+
+
+def no_effect_message(r) -> str:
+    """What a row without a drawable effect reports, in words: its result class and numbers
+    (a P, an unsigned interval), or the recorded reason when nothing was reported."""
+    from evidence.plots.albatross import p_text
+    from evidence.plots.results import CLASSES
+
+    row = pd.DataFrame([r]) if "row_id" in r else pd.DataFrame([dict(r, row_id="_")])
+    x = results(row).iloc[0]
+    cls = x["result_class"]
+    if cls in ("not_reported", "not_an_effect") or cls not in CLASSES:
+        return "no effect size: " + (plain(r.get("not_estimable_reason")) or "reason not recorded")
+    detail = ""
+    if cls in ("effect_sign_unknown", "estimate_only") and _num(x["est"]) is not None:
+        ci = f" [{fmt(x['lo'])}, {fmt(x['hi'])}]" if _num(x["lo"]) is not None else ""
+        name = NAMES.get(str(r.get("measure") or ""), "")
+        detail = f": {name + ' ' if name else ''}{fmt(x['est'])}{ci}"
+    elif _num(x["p"]) is not None:
+        detail = ": " + p_text(x["p"], x["p_operator"] == "<")
+    return f"no effect size to draw, {CLASSES[cls]}{detail}"
 
 
 def review_stats(r) -> str:
@@ -412,6 +446,8 @@ def forest(rows: pd.DataFrame, result=None, *, measure: str | None = None, commo
         notes.append(caption)
     elif show_sources == "auto":
         notes.append("Sources of each number: see figures/index.csv.")
+    if any(ln.kind == "point" for ln in lines):
+        notes.insert(0, "Open circle: an estimate reported without a CI (no weight, not pooled).")
     if any(ln.cells.get("effect", "").endswith(COMPUTED) for ln in lines):
         notes.insert(0, COMPUTED_NOTE)
     if width == "single" and any(ln.cells.get("rob") for ln in lines):
@@ -421,7 +457,7 @@ def forest(rows: pd.DataFrame, result=None, *, measure: str | None = None, commo
                      + (" (grey: no assessment recorded)" if NOT_ASSESSED_SHORT in used else "") + ".")
     elif any(ln.cells.get("rob") == "not assessed" for ln in lines):
         notes.insert(0, "Risk of bias: grey \u201cnot assessed\u201d where no assessment is recorded.")
-    plotted = any(ln.kind in ("study", "diamond") for ln in lines)
+    plotted = any(ln.kind in ("study", "diamond", "point") for ln in lines)
     if not plotted:  # nothing to draw: a text-only table, no empty axis or MID band
         notes = [n for n in notes if not n.startswith("Shaded band")]
     favours = case.current().favours if favours == "case" else favours

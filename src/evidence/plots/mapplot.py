@@ -38,6 +38,11 @@ def _panel_key(row) -> tuple:
     from evidence.plots.forestplot import as_bool
 
     if not as_bool(row.get("estimable", True)):
+        from evidence.plots.forestplot import estimate_only
+
+        measure = _text(row.get("measure"))
+        if measure == "SMD" and estimate_only(row, measure) is not None:
+            return ("SMD", "")  # a value without CI: an open circle on its scale
         return ("", "")
     measure = _text(row.get("measure"))
     if measure in ("SMD", "logOR", "logRR", ""):
@@ -103,6 +108,8 @@ def evidence_map(rows: pd.DataFrame, *, title: str = "", width: str = "double",
     notes = footnotes_for([(lab, *v) for lab, v in short.items()])
     if any(ln.kind == "diamond" for p in panels for ln in p.lines):
         notes.append(POOLED_NOTE)
+    if any(ln.kind == "point" for p in panels for ln in p.lines):
+        notes.append("Open circle: an estimate reported without a CI.")
     if plotted:
         notes.append(f"Positive values favour {case.current().intervention}.")
     caption = sources_caption(rows)
