@@ -189,10 +189,12 @@ def plan(effects: pd.DataFrame, *, analyses: list, mids,
                       "outcome and scale. ")
                    + f"x axis shared with the other {a.measure} forest plots of this condition. "
                    + sources_caption(a.rows))
+        # per-arm event columns and risk of bias do not fit one journal column: such forests get two
+        width = "double" if "events_int" in a.rows and a.rows["events_int"].notna().any() else "single"
         specs.append(FigureSpec(
             id=f"forest_{a.id}", title=f"Forest plot: {a.title}", caption=caption,
-            input_sha256=digest(a.rows, _result_text(a.result)),
-            draw=_bind(forest, a.rows, a.result, measure=a.measure, mid=mid,
+            input_sha256=digest(a.rows, _result_text(a.result)), width=width,
+            draw=_bind(forest, a.rows, a.result, measure=a.measure, mid=mid, width=width,
                        mid_source=mid_src, xlim=xlims.get(_sibling_key(a)))))
         if meta_extras and a.result is not None and int(a.result.k) >= MIN_FUNNEL_K:
             specs.append(_funnel_spec(a))

@@ -165,7 +165,8 @@ def _ticks(lim: tuple[float, float], log: bool, narrow: bool = False) -> list[fl
     lo, hi = lim
     if log:
         cands = [0.001, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 1000]
-        ticks = [t for t in cands if lo * (1 - 1e-9) <= t <= hi * (1 + 1e-9)]
+        ticks = [t for t in cands if lo * (1 - 1e-9) <= t <= hi * (1 + 1e-9)
+                 and (math.isclose(t, lo) or math.isclose(t, hi) or (t / lo > 1.6 and hi / t > 1.6))]
         for t in (lo, hi):
             if not any(math.isclose(t, u) for u in ticks):
                 ticks.append(t)

@@ -123,11 +123,14 @@ def albatross(rows: pd.DataFrame, *, width: str = "single", res: pd.DataFrame | 
     fav = case.current().favours
     fig.text(0.5 - 0.02, bottom + 4 / H, f"\u2190 {fav[0]}", ha="right", va="bottom", fontsize=small)
     fig.text(0.5 + 0.02, bottom + 4 / H, f"{fav[1]} \u2192", ha="left", va="bottom", fontsize=small)
-    handles = [Line2D([], [], marker="o", ls="none", mfc=FAVOURS_INT, mec=FAVOURS_INT, ms=4,
-                      label="direction reported"),
-               Line2D([], [], marker="o", ls=":", color=INK, lw=0.5, mfc="white", mec=INK, ms=4,
-                      label="direction not reported"),
-               Line2D([], [], color=GREY, lw=0.6, ls=(0, (3, 2)), label="SMD contour")]
+    handles = []
+    if any(p.direction in (1, -1) for p in pts):
+        handles.append(Line2D([], [], marker="o", ls="none", mfc=FAVOURS_INT, mec=FAVOURS_INT, ms=4,
+                              label="direction reported"))
+    if any(p.direction not in (1, -1) for p in pts):
+        handles.append(Line2D([], [], marker="o", ls=":", color=INK, lw=0.5, mfc="white", mec=INK, ms=4,
+                              label="direction not reported"))
+    handles.append(Line2D([], [], color=GREY, lw=0.6, ls=(0, (3, 2)), label="SMD contour"))
     if any(p.bound for p in pts):
         handles.append(Line2D([], [], marker=">", ls="-", color=INK, lw=0.8, ms=3, label="P below a bound"))
     ax.legend(handles=handles, loc="upper left", fontsize=small, frameon=True, framealpha=1,

@@ -20,7 +20,15 @@ from evidence import mids as mids_module
 from evidence.plots._layout import Column, Line, Panel, render
 from evidence.plots.albatross import ASSUMPTION, draw_axes, p_text, points
 from evidence.plots.claimplot import grade_symbols
-from evidence.plots.forestplot import NAMES, RATIO, axis_label, effect_text, fmt
+from evidence.plots.forestplot import (
+    NAMES,
+    POOLED_DESIGNS,
+    POOLED_NOTE,
+    RATIO,
+    axis_label,
+    effect_text,
+    fmt,
+)
 from evidence.plots.mapplot import _describe, collapsed_what
 from evidence.plots.results import CLASSES, WITH_P, plain, results
 from evidence.plots.style import FONT_SIZES, MIN_PT
@@ -119,10 +127,13 @@ def _line(r, x, strip_no: dict) -> Line:
     cls = x["result_class"]
     cells = {"n": _n(r), "result": CLASSES.get(cls, cls)}
     est, lo, hi = x["est"], x["lo"], x["hi"]
+    if str(r.get("measure") or "") in RATIO:  # ratios are drawn on their own (log) scale
+        est, lo, hi = (math.exp(v) if _finite(v) else None for v in (est, lo, hi))
     ok = _finite(est)
     if cls == "effect" and ok and _finite(lo):
         cells["effect"] = effect_text(est, lo, hi, "") + (COMPUTED_MARK if x["computed_ci"] else "")
-        return Line("study", label, cells, est=est, lo=lo, hi=hi, size=0.45)
+        pooled = str(r.get("design") or "") in POOLED_DESIGNS  # a review's pooled estimate: open diamond
+        return Line("diamond" if pooled else "study", label, cells, est=est, lo=lo, hi=hi, size=0.45)
     if cls == "effect_sign_unknown" and ok:
         lo, hi = (lo, hi) if _finite(lo) else (est, est)
         cells["effect"] = f"{fmt(est)} [{fmt(lo)}, {fmt(hi)}], sign?"
@@ -215,6 +226,8 @@ def card(claim, rows: pd.DataFrame, *, verdict=None, downgrades: pd.DataFrame | 
     if any(ln.kind == "arrow" for p in panels for ln in p.lines):
         notes.append("Arrow: a P given as a bound; it starts at the smallest |SMD| the bound and n imply "
                      "(two-sample t test) and points outwards.")
+    if any(ln.kind == "diamond" for p in panels for ln in p.lines):
+        notes.append(POOLED_NOTE)
     if any(ln.kind == "point" for p in panels for ln in p.lines):
         notes.append("Open circle: an estimate reported without a CI.")
     if any(COMPUTED_MARK in ln.cells.get("effect", "") for p in panels for ln in p.lines):
@@ -245,6 +258,9 @@ def card(claim, rows: pd.DataFrame, *, verdict=None, downgrades: pd.DataFrame | 
             Column("result", "Result", side="right", align="left", max_frac=0.13),
             Column("effect", "Estimate\n[95% CI]", side="right", max_frac=0.15)]
     title = f"{claim.id}: {claim.claim}"
+    if rows.empty:  # the header lines only: no table to head
+        return render(panels, [], width=width, title=title, footnotes=notes, label_header="",
+                      label_frac=0.4)
     return render(panels, cols, width=width, title=title, footnotes=notes, label_header="Source",
                   label_frac=0.4, strip=strip)
 
@@ -273,7 +289,10 @@ def _text_lines(part: pd.DataFrame, res, strip_no) -> list[Line]:
             out.append(_line(r, res.loc[r["row_id"]], strip_no))
             continue
         ns = {_n(r) for _, r in sub.iterrows()}
-        out.append(Line("text", f"{study} \u2014 {collapsed_what(sub)}",
-                        {"result": CLASSES.get(cls, cls), "n": ns.pop() if len(ns) == 1 else ""}))
+        each = {_line(r, res.loc[r["row_id"]], strip_no).cells.get("effect", "") for _, r in sub.iterrows()}
+        cells = {"result": CLASSES.get(cls, cls), "n": ns.pop() if len(ns) == 1 else ""}
+        if len(each) == 1 and "" not in each:  # the same statistic for each (e.g. P < 0.001 at each timepoint)
+            cells["effect"] = each.pop() + (" each" if len(pos) > 1 else "")
+        out.append(Line("text", f"{study} \u2014 {collapsed_what(sub)}", cells))
     return out
 

@@ -467,4 +467,12 @@ def forest(rows: pd.DataFrame, result=None, *, measure: str | None = None, commo
         label += "; no MID"
     panel = Panel(lines, log=measure in RATIO, xlim=xlim, mid=mid, favours=favours,
                   axis_label=label, axis=plotted)
-    return render([panel], cols, width=width, title=title, footnotes=notes)
+    try:
+        return render([panel], cols, width=width, title=title, footnotes=notes)
+    except EvidenceError:
+        if width != "single":
+            raise
+    # too many columns for one journal column (wide n, per-arm events, weights, risk of bias): two
+    return forest(rows, result, measure=measure, common=common, by=by, subgroups=subgroups, mid=mid,
+                  mid_source=mid_source, xlim=xlim, title=title, width="double", show_sources=show_sources,
+                  favours=favours, pooled_label=pooled_label)

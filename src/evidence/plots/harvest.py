@@ -41,13 +41,17 @@ def short_timepoint(r) -> str:
     """A column heading for a timepoint: weeks when recorded, else the text's first words."""
     text = str(r.get("timepoint") or "").strip()
     low = text.lower()
-    if " and " in low:  # several timepoints reported together
+    if " and " in low or "not separated" in low:  # several timepoints reported together
         return re.split(r"[(;]", text)[0].strip()
-    for key, word in (("baseline", "baseline"), ("immediate", "immediate"), ("sustained", "sustained"),
-                      ("follow-up", "follow-up"), ("1mo", "1 month"), ("month", "1 month")):
-        if key in low:
-            w = r.get("timepoint_weeks")
-            return f"{word}, {int(float(w))} wk" if _has(w) and word == "follow-up" else word
+    head = low.split("(")[0]  # 'end of treatment (immediate)' is an end-of-treatment value
+    keys = (("baseline", "baseline"), ("end of treatment", "end of treatment"), ("immediate", "immediate"),
+            ("sustained", "sustained"), ("1-month", "1 month"), ("month", "1 month"), ("follow-up", "follow-up"))
+    for part in (head, low):
+        for key, word in keys:
+            if key in part:
+                w = r.get("timepoint_weeks")
+                return f"{word}, {int(float(w))} wk" if _has(w) and word in ("follow-up", "end of treatment") \
+                    else word
     w = r.get("timepoint_weeks")
     if _has(w):
         return "baseline" if float(w) == 0 else f"{int(float(w))} wk"
