@@ -15,7 +15,6 @@ from evidence.figures import (
     condition_map,
     condition_of,
     condition_rows,
-    digest,
     mid_for,
     plan,
     slug,
@@ -150,7 +149,9 @@ def test_export_index_formats_and_identical_bytes(inputs, tmp_path):
     index = pd.read_csv(a / "index.csv")
     assert list(index.columns) == ["id", "title", "caption", "source", "input_sha256", "files"]
     assert list(index["id"]) == ["forest_gad_anxiety_eot", "forest_migraine_frequency_post",
-                                 "map_C01", "map_gad", "map_migraine", "claims_summary"]
+                                 "harvest_gad", "albatross_gad", "map_gad",
+                                 "harvest_migraine", "albatross_migraine", "map_migraine",
+                                 "card_C01", "card_C02", "claims_summary"]
     assert set(index["source"]) == {"evidence figures"}
     assert index["input_sha256"].str.fullmatch(r"[0-9a-f]{64}").all()
     for fid in index["id"]:
@@ -273,7 +274,7 @@ def accounted(fig) -> int:
                 + len([p for p in ax.patches if isinstance(p, Polygon)]) for ax in fig.axes)
     labels = [t.get_text().replace("\n", " ") for t in fig.texts]
     collapsed = [int(n) for t in labels for n in re.findall(r"\u2014 (\d+) effects", t)]
-    messages = sum(t.startswith("not estimable") for t in labels)
+    messages = sum(t.startswith("no effect size") for t in labels)
     return drawn + messages - len(collapsed) + sum(collapsed)
 
 
@@ -320,18 +321,22 @@ def test_condition_map_names_the_known_conditions_when_asked_for_another(inputs)
     assert condition_of("palliative cancer").key == "palliative" and condition_of("GAD").key == "gad"
 
 
-def test_claim_map_includes_the_rows_of_its_analyses(inputs):
-    """A claim citing a review reaches the review's trials through its analyses: their
-    rows (other study ids) are on the claim's map, next to the claim's own sources."""
+def test_claim_card_holds_the_rows_of_its_analyses_tagged_relevance_not_computed(inputs):
+    """Until relevance.csv exists, a claim's card shows the rows of the claim's analyses (a review's
+    trials reach it through them), tagged "relevance not computed"; the old per-claim maps are gone."""
     from evidence.claims import Claim
-    from evidence.figures import read_analyses
+    from evidence.figures import claim_rows, read_analyses
 
     effects = effects_table()
     analyses = read_analyses(effects)
     claims = [Claim("C09", "s", ("efficacy",), "Massage helps migraine.", ("li2014",), {},
                     ("migraine_frequency_post",))]
     specs = {s.id: s for s in plan(effects, analyses=analyses, mids=(), claims=claims)}
-    caption = specs["map_C09"].caption
-    assert "sources and analyses of claim C09" in caption
-    expected = digest(effects[effects["row_id"].isin(["m1", "m2", "r1"])])
-    assert specs["map_C09"].input_sha256 == expected
+    assert "map_C09" not in specs and "card_C09" in specs
+    assert "relevance not computed" in specs["card_C09"].caption
+    rows = claim_rows(claims[0], effects, analyses, None)
+    assert list(rows["row_id"]) == ["m1", "m2"] and set(rows["relevance"]) == {"relevance not computed"}
+    relevance = pd.DataFrame({"claim_id": ["C09"], "analysis_id": ["x"], "row_id": ["r1"],
+                              "relevance": ["other population"], "reason": ["fibromyalgia"]})
+    rows = claim_rows(claims[0], effects, analyses, relevance)  # relevance.csv decides when present
+    assert list(rows["row_id"]) == ["r1"] and list(rows["relevance"]) == ["other population"]

@@ -120,7 +120,7 @@ def test_forest_shows_weights_diamond_heterogeneity_and_not_estimable_rows():
     with house_style():
         fig = forest(rows, result)
     s = all_strings(fig)
-    assert "not estimable: n per arm not reported" in s  # row 4: REASONS[1]
+    assert "no effect size: n per arm not reported" in s  # row 4: REASONS[1]
     assert "Random-effects model" in s and "Prediction interval" in s
     assert f"{result.weights[0]:.1f}%" in s
     assert "\u03c4\u00b2" in s and "I\u00b2" in s and f"df = {result.k - 1}" in s
@@ -242,7 +242,7 @@ def test_claim_summary_uses_grade_symbols_and_text_rows():
     with house_style("double"):
         fig = claim_summary(v)
     s = all_strings(fig)
-    assert "\u2295\u2295\u25ef\u25ef low" in s and "not graded" in s and "no pooled estimate" in s
+    assert "\u2295\u2295\u25ef\u25ef low" in s and "not graded" in s and "none given" in s
     assert "SMD 0.45 [0.05, 0.85]" in s
 
 
@@ -256,7 +256,8 @@ def test_claim_summary_wraps_long_verdicts_inside_the_figure():
     with house_style("double"):
         fig = claim_summary(v)
     assert outside(fig) == [] and overlaps(fig) == []
-    assert "MD 3.26 [0.35, 6.17]" in all_strings(fig)
+    s = all_strings(fig)  # rated not supported: no best estimate is shown, whatever the file says
+    assert "MD 3.26" not in s and s.count("none (not supported)") == n
 
 
 def test_funnel_marks_imputed_studies_open():
@@ -318,7 +319,7 @@ def test_rows_with_nothing_to_plot_give_a_text_table_with_distinct_labels():
         fig = forest(rows, None, mid=0.5)
     s = all_strings(fig)
     assert "Sherman 2010, vs thermotherapy" in s and "Sherman 2010, vs relaxing room" in s
-    assert s.count("not estimable: no per-arm numbers in the abstract") == 2
+    assert s.count("no effect size: no per-arm numbers in the abstract") == 2
     assert fig.axes == []  # no empty axis, no MID band for nothing
     assert "Shaded band" not in s
     assert s.count("PMID 20186971, abstract") == 1  # a shared source is cited once
@@ -350,7 +351,7 @@ def test_not_estimable_text_sits_on_white_over_the_null_line_and_band():
     white = [p for p in ax.patches if p.get_label() == "_text_row"]
     band = [p for p in ax.patches if isinstance(p, Rectangle) and p.get_label() != "_text_row"]
     null = [ln for ln in ax.lines if list(ln.get_xdata()) == [0, 0]]
-    messages = [t for t in fig.texts if t.get_text().startswith("not estimable")]
+    messages = [t for t in fig.texts if t.get_text().startswith("no effect size")]
     assert len(messages) == (~rows["estimable"]).sum() == len(white) > 0
     assert all(w.get_zorder() > max(band[0].get_zorder(), null[0].get_zorder()) for w in white)
     for t in messages:  # each message lies inside the height of a white patch spanning the plot
@@ -392,7 +393,7 @@ def test_map_collapses_not_estimable_rows_per_study_and_reason():
     s = all_strings(fig)
     assert "Sherman 2010 \u2014 40 effects (anxiety, depression, worry, disability; 2 comparisons, 2 timepoints)" in s
     assert "Sherman 2010 \u2014 5 effects" in s and "Rezaeian 2019 \u2014 14 effects" in s
-    assert s.count("not estimable:") == 4  # one line per study and reason
+    assert s.count("no effect size:") == 4  # one line per study and reason
     counted = sum(int(n) for n in re.findall(r"\u2014 (\d+) effects", s)) + 1  # + Jane's own line
     assert counted == len(rows)  # every row accounted for
     assert fig.get_size_inches()[1] <= 9.7  # one printed page

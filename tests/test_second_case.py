@@ -154,7 +154,7 @@ def test_whole_pipeline_reaches_the_binary_and_k10_paths(bcg_case):
     effects = pd.read_csv(bcg_case / "data/derived/effects.csv")
     assert set(effects["measure"]) == {"logOR"} and effects["estimable"].all()
     ids = set(pd.read_csv(bcg_case / "figures/index.csv")["id"])
-    assert {"forest_tb_all", "funnel_tb_all", "map_tb", "map_BCG-1", "claims_summary"} <= ids
+    assert {"forest_tb_all", "funnel_tb_all", "map_tb", "card_BCG-1", "harvest_tb", "claims_summary"} <= ids
     verdicts = pd.read_csv(bcg_case / "data/derived/claims_verdicts.csv").set_index("claim_id")
     assert list(verdicts.index) == ["BCG-1", "BCG-2"]  # the case's own id pattern
     assert verdicts.loc["BCG-2", "verdict"] == "no evidence cited"  # a web page only

@@ -131,7 +131,8 @@ def test_regrade_reproduces_the_committed_ledger():
 def test_board_figures_are_the_exported_set():
     figs = tables.board_figures(verdicts=tables.read_verdicts() if paths.VERDICTS.exists() else None)
     assert "forest_gad_anxiety_eot" in figs
-    assert all(i.startswith(("forest_", "map_", "funnel_", "claims_summary")) for i in figs)
+    assert all(i.startswith(("forest_", "map_", "funnel_", "card_", "albatross_", "harvest_", "claims_summary"))
+               for i in figs)
 
 
 def test_as_reported_lists_only_the_numbers_the_sheet_holds(tmp_path):

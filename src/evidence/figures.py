@@ -24,7 +24,17 @@ from evidence import atomic, case, cells, paths
 from evidence import mids as mids_module
 from evidence.case import ConditionMap
 from evidence.errors import DataError, EvidenceError
-from evidence.plots import claim_summary, evidence_map, forest, funnel, house_style, sources_caption
+from evidence.plots import (
+    albatross,
+    card,
+    claim_summary,
+    evidence_map,
+    forest,
+    funnel,
+    harvest,
+    house_style,
+    sources_caption,
+)
 from evidence.plots.forestplot import as_bool
 
 FORMATS = ("png", "svg", "pdf")
@@ -155,57 +165,151 @@ def mid_for(table, outcome: str, measure: str, instruments: set) -> tuple:
 
 def plan(effects: pd.DataFrame, *, analyses: list, mids,
          claims: list | None = None, verdicts: pd.DataFrame | None = None,
-         meta_extras: bool = True) -> list[FigureSpec]:
-    """Every figure the data call for, in a fixed order: forests, funnels, claim maps, condition maps,
-    claim summary."""
+         meta_extras: bool = True, downgrades: pd.DataFrame | None = None,
+         relevance: pd.DataFrame | None = None, wanted: pd.DataFrame | None = None,
+         sensitivity: pd.DataFrame | None = None) -> list[FigureSpec]:
+    """Every figure the data call for, in a fixed order: forests (only where an effect is drawable)
+    and funnels, then per condition its harvest, albatross and evidence map, then per graded claim
+    its card and albatross plot, then the claims summary."""
+    from evidence.plots.albatross import ASSUMPTION, points
+    from evidence.plots.results import results
+
+    res = results(effects)
     specs = []
+    drawn_albatross = {}  # points drawn -> figure id: a claim whose points another plot shows gets none
+    xlims = _shared_xlims(analyses, mids)
     for a in analyses:
+        if _estimable(a.rows).empty:  # nothing to draw: its rows are in the condition's harvest plot
+            continue
         mid, mid_src = mid_for(mids, a.outcome, a.measure, set(a.rows["instrument"].dropna()))
         k = len(_estimable(a.rows))
         caption = (f"{a.title}. {k} estimable of {len(a.rows)} reported effect{'' if len(a.rows) == 1 else 's'}"
                    + (f"; {_model_text(a.result)}." if a.result is not None else "; not pooled.")
-                   + " " + sources_caption(a.rows))
+                   + (" " if mid else " No minimal important difference in data/mids.csv for this "
+                      "outcome and scale. ")
+                   + f"x axis shared with the other {a.measure} forest plots of this condition. "
+                   + sources_caption(a.rows))
+        # per-arm event columns and risk of bias do not fit one journal column: such forests get two
+        width = "double" if "events_int" in a.rows and a.rows["events_int"].notna().any() else "single"
         specs.append(FigureSpec(
             id=f"forest_{a.id}", title=f"Forest plot: {a.title}", caption=caption,
-            input_sha256=digest(a.rows, _result_text(a.result)),
-            draw=_bind(forest, a.rows, a.result, measure=a.measure, mid=mid,
-                       mid_source=mid_src, title=a.title)))
+            input_sha256=digest(a.rows, _result_text(a.result)), width=width,
+            draw=_bind(forest, a.rows, a.result, measure=a.measure, mid=mid, width=width,
+                       mid_source=mid_src, xlim=xlims.get(_sibling_key(a)))))
         if meta_extras and a.result is not None and int(a.result.k) >= MIN_FUNNEL_K:
             specs.append(_funnel_spec(a))
-    rows_of = {a.id: set(a.rows["row_id"]) for a in analyses}
-    for claim in claims or []:
-        # the claim's own sources, and the analyses it relies on (a review's
-        # included trials carry their own study ids, not the review's)
-        sources = set(claim.sources)
-        linked = set().union(*(rows_of.get(aid, set()) for aid in claim.analyses))
-        rows = effects[effects["study_id"].isin(sources) | effects["row_id"].isin(linked)]
-        if rows.empty:
-            continue
-        cid = claim.id
-        title = f"{cid}: {claim.claim}".strip()
-        specs.append(FigureSpec(
-            id=f"map_{cid}", title=f"Evidence map: {title}",
-            caption=f"Every reported effect from the sources and analyses of claim {cid}. "
-                    + sources_caption(rows),
-            input_sha256=digest(rows), width="double",
-            draw=_bind(evidence_map, rows, title=title, mids=_map_mids(mids), width="double")))
     for cm in condition_maps():
         if not any(a.condition == cm.condition for a in analyses):
             continue
         rows = condition_rows(cm.key, effects, analyses)
         specs.append(FigureSpec(
+            id=f"harvest_{cm.key}", title=f"Evidence available: {cm.title}",
+            caption=f"{cm.title}: harvest plot (Ogilvie et al., BMC Med Res Methodol 2008;8:8) of every "
+                    "reported result of the condition's analyses, one row per study and comparison, one column "
+                    "per outcome and timepoint; the glyph is the result class, its colour the direction; a "
+                    "corner mark flags an open request in data/extraction/wanted.csv. " + sources_caption(rows),
+            input_sha256=digest(rows, wanted if wanted is not None else ""), width="double",
+            draw=_bind(harvest, rows, wanted=wanted, res=res)))
+        if points(rows, res)[0]:
+            drawn_albatross[_signature(rows, res)] = f"albatross_{cm.key}"
+            specs.append(FigureSpec(
+                id=f"albatross_{cm.key}", title=f"Albatross plot: {cm.title}",
+                caption=f"{cm.title}: albatross plot (Harrison et al., Res Synth Methods 2017;8:281-289), "
+                        "two-sided P against total n for every between-group result with a P and an n, left "
+                        "favouring the control, right the intervention; results of unknown direction drawn on "
+                        f"both sides. {ASSUMPTION}",
+                input_sha256=digest(rows), draw=_bind(albatross, rows, res=res)))
+        if _estimable(rows).empty:  # nothing to draw on an axis: the harvest plot shows the condition
+            continue
+        specs.append(FigureSpec(
             id=f"map_{cm.key}", title=f"Evidence map: {cm.title}", caption=_condition_caption(cm, rows, analyses),
             input_sha256=digest(rows), width="double",
-            draw=_bind(evidence_map, rows, title=f"Evidence map: {cm.title}", mids=_map_mids(mids),
-                       width="double")))
+            draw=_bind(evidence_map, rows, title="", mids=_map_mids(mids), width="double")))
+    graded = set(verdicts["claim_id"]) if verdicts is not None else None
+    by_claim = verdicts.set_index("claim_id", drop=False) if verdicts is not None else None
+    for claim in claims or []:
+        if graded is not None and claim.id not in graded:
+            continue
+        rows = claim_rows(claim, effects, analyses, relevance)
+        verdict = by_claim.loc[claim.id].to_dict() if by_claim is not None else None
+        dg = downgrades[downgrades["claim_id"] == claim.id] if downgrades is not None else None
+        tagged = "relevance from data/derived/relevance.csv" if relevance is not None else \
+            "relevance not computed yet: the rows of the claim's analyses"
+        specs.append(FigureSpec(
+            id=f"card_{claim.id}", title=f"Claim card {claim.id}: {claim.claim}",
+            caption=f"Claim {claim.id} in our words, its verdict, certainty and downgrades "
+                    f"(data/derived/claims_verdicts.csv, downgrades.csv), and every result bearing on it "
+                    f"({tagged}), each drawn with a mark by its result class. " + sources_caption(rows),
+            input_sha256=digest(rows, dg if dg is not None else "", repr(verdict)), width="double",
+            draw=_bind(card, claim, rows, verdict=verdict, downgrades=dg, mids=mids, res=res)))
+        sig = _signature(rows, res) if not rows.empty and points(rows, res)[0] else None
+        if sig is not None and sig in drawn_albatross:
+            specs[-1].caption += f" Its P values are plotted in {drawn_albatross[sig]}."
+        elif sig is not None:
+            drawn_albatross[sig] = f"albatross_{claim.id}"
+            specs.append(FigureSpec(
+                id=f"albatross_{claim.id}", title=f"Albatross plot: claim {claim.id}",
+                caption=f"Claim {claim.id}: albatross plot of the results bearing on it that have a P and a "
+                        f"total n. {ASSUMPTION}",
+                input_sha256=digest(rows), draw=_bind(albatross, rows, res=res)))
     if verdicts is not None:
         specs.append(FigureSpec(
             id="claims_summary", title="Strength of the evidence for each claim",
-            caption="Verdict, GRADE-style certainty and best estimate per claim "
-                    "(data/derived/claims_verdicts.csv).",
-            input_sha256=digest(verdicts), width="double",
-            draw=_bind(claim_summary, verdicts, width="double")))
+            caption="Summary of findings per claim: verdict, GRADE-style certainty (\u2295 symbols) and the "
+                    "grading's best estimate where it gives one (none for claims rated not supported)"
+                    + ("; the strip counts the rule variants of data/derived/verdict_sensitivity.csv that move "
+                       "the verdict" if sensitivity is not None else "") + " (data/derived/claims_verdicts.csv).",
+            input_sha256=digest(verdicts, sensitivity if sensitivity is not None else ""), width="double",
+            draw=_bind(claim_summary, verdicts, width="double", sensitivity=sensitivity)))
     return specs
+
+
+def _signature(rows: pd.DataFrame, res) -> tuple:
+    from evidence.plots.albatross import points
+
+    return tuple((p.label, p.p, p.n, p.direction, p.bound) for p in points(rows, res)[0])
+
+
+def claim_rows(claim, effects: pd.DataFrame, analyses: list, relevance: pd.DataFrame | None) -> pd.DataFrame:
+    """The effects rows bearing on a claim with their ``relevance`` tag: from relevance.csv when it
+    exists, else the rows of the claim's analyses tagged "relevance not computed"."""
+    from evidence.plots.card import NOT_COMPUTED
+
+    by_id = effects.set_index("row_id", drop=False)
+    if relevance is not None:
+        rel = relevance[relevance["claim_id"] == claim.id].drop_duplicates("row_id")
+        rel = rel[rel["row_id"].isin(by_id.index)]
+        rows = by_id.loc[list(rel["row_id"])].reset_index(drop=True)
+        rows["relevance"] = list(rel["relevance"])
+        return rows
+    rows_of = {a.id: list(a.rows["row_id"]) for a in analyses}
+    ids = list(dict.fromkeys(r for aid in claim.analyses for r in rows_of.get(aid, [])))
+    return by_id.loc[ids].reset_index(drop=True).assign(relevance=NOT_COMPUTED)
+
+
+def _sibling_key(a) -> tuple:
+    instruments = set(a.rows["instrument"].dropna()) if a.measure == "MD" else set()
+    return (a.condition, a.measure, tuple(sorted(instruments)) if len(instruments) == 1 else ())
+
+
+def _shared_xlims(analyses: list, mids) -> dict:
+    """One x range per condition and measure (MD: and instrument), the widest any sibling needs."""
+    from evidence.plots.forestplot import RATIO, default_xlim
+
+    out = {}
+    for a in analyses:
+        if _estimable(a.rows).empty:
+            continue
+        mid, _ = mid_for(mids, a.outcome, a.measure, set(a.rows["instrument"].dropna()))
+        lo, hi = default_xlim(a.rows, a.result, a.measure, mid)
+        key = _sibling_key(a)
+        if key in out:
+            lo, hi = min(lo, out[key][0]), max(hi, out[key][1])
+            if a.measure in RATIO:
+                r = max(hi, 1 / lo)
+                lo, hi = 1 / r, r
+        out[key] = (lo, hi)
+    return out
 
 
 def _map_mids(table) -> dict:
@@ -257,6 +361,7 @@ def export(fig, out: Path, stem: str) -> list[Path]:
 def write_figures(specs: list[FigureSpec], out: Path) -> pd.DataFrame:
     """Draw and export every figure; write and return ``index.csv``."""
     out.mkdir(parents=True, exist_ok=True)
+    _remove_dropped(out, {s.id for s in specs})
     records = []
     import matplotlib.pyplot as plt
     from tqdm import tqdm
@@ -273,6 +378,20 @@ def write_figures(specs: list[FigureSpec], out: Path) -> pd.DataFrame:
     text = cells.safe_frame(index).to_csv(index=False, lineterminator="\n")
     atomic.write_text(out / "index.csv", text)  # formula-like text cells neutralised
     return index
+
+
+def _remove_dropped(out: Path, keep: set) -> None:
+    """Delete the files of figures the previous index listed and this run no longer draws
+    (e.g. a forest plot whose analysis has no effect to draw), so no stale figure is left."""
+    old = out / "index.csv"
+    if not old.exists():
+        return
+    for _, r in pd.read_csv(old, dtype=str).iterrows():
+        if r["id"] in keep:
+            continue
+        for name in str(r.get("files") or "").split(";"):
+            if name and "/" not in name and (out / name).is_file():
+                (out / name).unlink()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -304,6 +423,14 @@ def read_effects(path: Path) -> pd.DataFrame:
     return effects
 
 
+def optional_inputs() -> dict:
+    """downgrades.csv, relevance.csv, verdict_sensitivity.csv (derived) and wanted.csv, where they exist."""
+    files = {"downgrades": paths.DERIVED / "downgrades.csv", "relevance": paths.DERIVED / "relevance.csv",
+             "sensitivity": paths.DERIVED / "verdict_sensitivity.csv",
+             "wanted": paths.EXTRACTION / "wanted.csv"}
+    return {k: pd.read_csv(p) for k, p in files.items() if p.exists()}
+
+
 def run(args: argparse.Namespace) -> int:
     import matplotlib
 
@@ -320,7 +447,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(f"figures: {verdicts_path} not found; claim summary skipped (run `evidence grade`)")
     specs = plan(effects, analyses=analyses, mids=load_mids(args.mids), claims=claims,
-                 verdicts=verdicts)
+                 verdicts=verdicts, **optional_inputs())
     out = Path(args.out or paths.FIGURES)
     index = write_figures(specs, out)
     print(f"wrote {len(index)} figures ({', '.join(FORMATS)}) and index.csv to {out}")

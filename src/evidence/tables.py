@@ -252,7 +252,8 @@ def board_figures(effects: pd.DataFrame | None = None, verdicts: pd.DataFrame | 
 
     effects = figures.read_effects(paths.EFFECTS) if effects is None else effects
     specs = figures.plan(effects, analyses=figures.read_analyses(effects),
-                         mids=figures.load_mids(), claims=load_claims(), verdicts=verdicts)
+                         mids=figures.load_mids(), claims=load_claims(), verdicts=verdicts,
+                         **figures.optional_inputs())
     return {s.id: s for s in specs}
 
 

@@ -20,7 +20,7 @@ from matplotlib.patches import Polygon, Rectangle
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
 from evidence import case
-from evidence.plots.style import ACCENT, BAND, FONT_SIZES, GREY, INK, WIDTHS, check_width
+from evidence.plots.style import ACCENT, BAND, FONT_SIZES, GREY, INK, MIN_PT, WIDTHS, check_width
 
 MARGIN = 5.0  # pt around the figure
 GAP_EM = 0.8  # gap between columns, in font sizes
@@ -34,6 +34,7 @@ class Column:
     align: str = "right"  # left | right | center
     side: str = "left"  # left or right of the plot panel
     max_frac: float | None = None  # wrap cells wider than this fraction of the figure width
+    clear: bool = False  # a right column text rows' messages never cover (e.g. risk of bias)
 
 
 @dataclass
@@ -51,6 +52,8 @@ class Line:
     message: str = ""  # text drawn across the plot area (kind "text")
     bold: bool = False
     color: str = INK
+    cell_colors: dict = field(default_factory=dict)  # column key -> colour (grey "not assessed")
+    sides: tuple = (1,)  # mirror / arrow / implied: (1, -1) draws the mark on both sides of the null
 
 
 @dataclass
@@ -135,6 +138,12 @@ def auto_xlim(panel: Panel) -> tuple[float, float]:
             vals = [math.log(v) for v in vals if v > 0]
         if ln.kind in ("diamond", "pi"):
             core += vals
+        elif ln.kind in ("implied", "point"):
+            core += [abs(v) for v in vals[:1]]
+        elif ln.kind == "arrow":
+            core += [1.6 * abs(v) for v in vals[:1]]  # room for the arrow beyond the value
+        elif ln.kind == "mirror":  # a few reported intervals: show them whole
+            core += [abs(v) for v in vals]
         elif ln.kind == "study":
             wide += vals
             if ln.est is not None and np.isfinite(ln.est):
@@ -144,7 +153,7 @@ def auto_xlim(panel: Panel) -> tuple[float, float]:
     reach_core = max((abs(v) for v in core), default=0.0)
     reach_all = max((abs(v) for v in core + wide), default=1.0)
     reach = reach_all if reach_all <= 3 * max(reach_core, 1e-9) else max(1.5 * reach_core, 1e-9)
-    reach = reach or 1.0
+    reach = reach if reach > 1e-6 else 1.0  # nothing to cover (an axis of text rows only)
     if panel.log:
         ratio = _nice_up(math.exp(reach), steps=(1.5, 2, 3, 5, 10))
         return (1 / ratio, ratio)
@@ -156,7 +165,8 @@ def _ticks(lim: tuple[float, float], log: bool, narrow: bool = False) -> list[fl
     lo, hi = lim
     if log:
         cands = [0.001, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 1000]
-        ticks = [t for t in cands if lo * (1 - 1e-9) <= t <= hi * (1 + 1e-9)]
+        ticks = [t for t in cands if lo * (1 - 1e-9) <= t <= hi * (1 + 1e-9)
+                 and (math.isclose(t, lo) or math.isclose(t, hi) or (t / lo > 1.6 and hi / t > 1.6))]
         for t in (lo, hi):
             if not any(math.isclose(t, u) for u in ticks):
                 ticks.append(t)
@@ -196,11 +206,14 @@ def _line_height(text_lines: int, fs: float) -> float:
 
 
 def render(panels: list[Panel], columns: list[Column], width: str = "single", title: str = "",
-           footnotes: list[str] | None = None, label_header: str = "Study", label_frac: float = 0.3) -> Figure:
+           footnotes: list[str] | None = None, label_header: str = "Study", label_frac: float = 0.3,
+           strip: tuple | None = None) -> Figure:
     """Lay out and draw the panels and columns; returns a Figure (Agg canvas).
 
     ``label_frac``: the widest the label column may grow, as a fraction of the figure width
     (evidence maps, whose labels describe outcome, timepoint and comparison, take more).
+    ``strip``: (height in points, draw(fig, (x0, y0, w, h) in figure fractions)), a full-width
+    panel drawn under the last axis (a claim card's albatross strip).
     """
     check_width(width)
     fs = FONT_SIZES[width]
@@ -227,7 +240,7 @@ def render(panels: list[Panel], columns: list[Column], width: str = "single", ti
     labels = [(ln.label, ln.bold or ln.kind == "header") for ln in all_lines if ln.kind != "note"]
     label_full = max([m.width(label_header, bold=True)] + [m.width(t, b) for t, b in labels])
     min_plot = 0.27 * W
-    label_w = min(label_full, label_frac * W, max(W - fixed - min_plot, 0.2 * W))
+    label_w = min(label_full, label_frac * W, max(W - fixed - min_plot, 0.15 * W))
     plot_w = max(W - fixed - label_w, 0.2 * W)
     if fixed + label_w + plot_w > W + 0.5:
         from evidence.errors import EvidenceError
@@ -250,17 +263,21 @@ def render(panels: list[Panel], columns: list[Column], width: str = "single", ti
         right_x.append(x + (w if c.align == "right" else w / 2 if c.align == "center" else 0))
         x += w + gap
     message_w = W - MARGIN - plot_x0
+    edges = [xc - (w if c.align == "right" else w / 2 if c.align == "center" else 0)
+             for c, xc, w in zip(right, right_x, right_w, strict=True) if c.clear]
+    if edges:
+        message_w = min(edges) - gap - plot_x0
     note_w = W - 2 * MARGIN
 
     # wrap texts, then heights
     for ln in all_lines:
         if ln.kind == "note":
-            ln._label = m.wrap(ln.label, note_w, size=fs - 0.5)
+            ln._label = m.wrap(ln.label, note_w, size=max(fs - 0.5, MIN_PT))
             ln._msg = ""
         else:
             ln._label = m.wrap(ln.label, label_w, bold=ln.bold or ln.kind == "header")
             ln._msg = m.wrap(ln.message, message_w) if ln.message else ""
-    foot = [m.wrap(f, note_w, size=fs - 1) for f in (footnotes or []) if f]
+    foot = [m.wrap(f, note_w, size=max(fs - 1, MIN_PT)) for f in (footnotes or []) if f]
 
     header_lines = max([c.header.count("\n") + 1 for c in columns] + [1])
     y = MARGIN
@@ -285,16 +302,20 @@ def render(panels: list[Panel], columns: list[Column], width: str = "single", ti
         for ln in panel.lines:
             n = max([ln._label.count("\n") + 1, ln._msg.count("\n") + 1 if ln._msg else 1]
                     + [c.count("\n") + 1 for c in ln.cells.values() if c])
-            h = _line_height(n, fs) if ln.kind != "note" else 1.35 * (fs - 0.5) * n + 0.3 * fs
+            h = _line_height(n, fs) if ln.kind != "note" else 1.35 * (max(fs - 0.5, MIN_PT)) * n + 0.3 * fs
             rows.append((ln, y, h))
             y += h
         axes_plan.append((panel, top, y, rows))
         # tick marks, tick labels and the "favours" line
-        y += (4.6 if panel.favours else 3.0) * fs if panel.axis else 0.6 * fs
+        y += ((4.6 if panel.favours else 3.0) + (1.4 if panel.axis_label else 0)) * fs if panel.axis \
+            else 0.6 * fs
+    strip_y = y
+    if strip:
+        y += strip[0]
     y += 0.3 * fs
     foot_y = y
     for f in foot:
-        y += 1.25 * (fs - 1) * (f.count("\n") + 1) + 0.25 * fs
+        y += 1.25 * max(fs - 1, MIN_PT) * (f.count("\n") + 1) + 0.25 * fs
     H = y + MARGIN
 
     fig = Figure(figsize=(W / 72, H / 72))
@@ -340,7 +361,7 @@ def render(panels: list[Panel], columns: list[Column], width: str = "single", ti
         ax.xaxis.set_major_locator(FixedLocator(_ticks(xlim, panel.log, narrow=plot_w < 14 * fs)))
         ax.xaxis.set_minor_locator(NullLocator())
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: _fmt_tick(v)))
-        ax.tick_params(axis="x", labelsize=fs - 0.5)
+        ax.tick_params(axis="x", labelsize=max(fs - 0.5, MIN_PT))
         if panel.mid:
             lo_b, hi_b = (math.exp(-math.log(panel.mid)), panel.mid) if panel.log else (-panel.mid, panel.mid)
             ax.add_patch(Rectangle((lo_b, 0), hi_b - lo_b, 1, transform=ax.get_xaxis_transform(),
@@ -353,22 +374,26 @@ def render(panels: list[Panel], columns: list[Column], width: str = "single", ti
         for ln, ytop, h in rows:
             _draw_line(fig, ax, put, ln, ytop, h, H, fs, label_x, left, left_x, right, right_x,
                        plot_x0, xlim, panel.log)
+        if panel.axis_label:
+            put(plot_x0 + plot_w / 2, bottom + 2.75 * fs, panel.axis_label, ha="center")
         if not panel.favours:
             continue
-        # favours labels beneath the tick labels, either side of the null line
-        yfav = bottom + 3.5 * fs
+        # favours labels beneath the tick labels (and the axis label), either side of the null line
+        yfav = bottom + (4.9 if panel.axis_label else 3.5) * fs
         xnull = plot_x0 + plot_w * _frac(null, xlim, panel.log)
         f_lo, f_hi = f"\u2190 {panel.favours[0]}", f"{panel.favours[1]} \u2192"
-        fsz = fs - 0.5
+        fsz = max(fs - 0.5, MIN_PT)
         x_lo = max(xnull - 0.4 * fs, MARGIN + m.width(f_lo, size=fsz))
         x_hi = min(xnull + 0.4 * fs, W - MARGIN - m.width(f_hi, size=fsz))
         put(x_lo, yfav, f_lo, ha="right", fontsize=fsz)
         put(x_hi, yfav, f_hi, ha="left", fontsize=fsz)
 
+    if strip:
+        strip[1](fig, (MARGIN / W, (H - strip_y - strip[0]) / H, (W - 2 * MARGIN) / W, strip[0] / H))
     yf = foot_y
     for f in foot:
-        put(MARGIN, yf, f, fontsize=fs - 1, va="top", color=INK)
-        yf += 1.25 * (fs - 1) * (f.count("\n") + 1) + 0.25 * fs
+        put(MARGIN, yf, f, fontsize=max(fs - 1, MIN_PT), va="top", color=INK)
+        yf += 1.25 * max(fs - 1, MIN_PT) * (f.count("\n") + 1) + 0.25 * fs
     return fig
 
 
@@ -387,17 +412,21 @@ def _draw_line(fig, ax, put, ln, ytop, h, H, fs, label_x, left, left_x, right, r
     yc = ytop + h / 2
     yd = (H - yc) / 72  # data y of the row centre
     if ln.kind == "note":
-        put(label_x, yc, ln._label, fontsize=fs - 0.5, color=INK, bbox=WHITE_BOX, zorder=6)
+        put(label_x, yc, ln._label, fontsize=max(fs - 0.5, MIN_PT), color=INK, bbox=WHITE_BOX, zorder=6)
         return
     weight = "bold" if (ln.bold or ln.kind == "header") else "normal"
     put(label_x, yc, ln._label, fontweight=weight, color=ln.color)
     for c, xc in zip(left + right, left_x + right_x, strict=True):
         text = ln.cells.get(c.key, "")
         if text:
-            put(xc, yc, text, ha=c.align, fontweight=weight if ln.kind == "diamond" else "normal")
+            put(xc, yc, text, ha=c.align, fontweight=weight if ln.kind == "diamond" else "normal",
+                color=ln.cell_colors.get(c.key, INK))
     if ln.kind == "text" and ln._msg:
         put(plot_x0, yc, ln._msg, color=GREY, style="italic", bbox=WHITE_BOX, zorder=6)
     if ax is None or ln.lo is None or ln.hi is None or not (np.isfinite(ln.lo) and np.isfinite(ln.hi)):
+        return
+    if ln.kind in ("mirror", "arrow", "implied", "point"):
+        _draw_special(ax, ln, yd, xlim)
         return
     lo_c, hi_c = max(ln.lo, xlim[0]), min(ln.hi, xlim[1])
     hh = h / 72  # row height in inches
@@ -422,3 +451,32 @@ def _draw_line(fig, ax, put, ln, ytop, h, H, fs, label_x, left, left_x, right, r
     for xv, clipped, mk in ((xlim[0], ln.lo < xlim[0], "<"), (xlim[1], ln.hi > xlim[1], ">")):
         if clipped:
             ax.plot([xv], [yd], marker=mk, markersize=3.2, color=INK, zorder=5, clip_on=False)
+
+
+def _draw_special(ax, ln, yd, xlim):
+    """Marks for results that are not an effect with a CI (linear axes only).
+
+    mirror: an interval whose sign is not reported, drawn at +x and -x (open, dashed);
+    arrow: a bound, from the smallest value it implies outwards; implied: the SMD an exact P
+    implies (open diamond); point: an estimate without CI (open circle, no whiskers).
+    """
+    for s in ln.sides:
+        if ln.kind == "mirror":
+            lo, hi = sorted((s * ln.lo, s * ln.hi))
+            ax.plot([max(lo, xlim[0]), min(hi, xlim[1])], [yd, yd], color=INK, lw=0.8, ls=(0, (2, 1)),
+                    zorder=3)
+            ax.plot([s * ln.est], [yd], marker="s", ms=3.6, mfc="white", mec=INK, mew=0.7, zorder=5, ls="none")
+        elif ln.kind == "arrow":
+            start = min(max(s * ln.est, xlim[0]), xlim[1])
+            end = xlim[1] if s > 0 else xlim[0]
+            ax.annotate("", xy=(end, yd), xytext=(start, yd), zorder=4,
+                        arrowprops={"arrowstyle": "-|>", "color": INK, "lw": 0.8, "shrinkA": 0, "shrinkB": 0})
+            ax.plot([start], [yd], marker="|", ms=5, color=INK, zorder=5, ls="none")
+        elif ln.kind == "implied":
+            ax.plot([min(max(s * ln.est, xlim[0]), xlim[1])], [yd], marker="D", ms=3.4, mfc="white",
+                    mec=INK, mew=0.7, zorder=5, ls="none")
+        else:
+            ax.plot([min(max(ln.est, xlim[0]), xlim[1])], [yd], marker="o", ms=3.6, mfc="white", mec=INK,
+                    mew=0.7, zorder=5, ls="none")
+    if ln.kind == "mirror" and len(ln.sides) == 2:
+        ax.plot([-abs(ln.est), abs(ln.est)], [yd, yd], color=GREY, lw=0.4, ls=":", zorder=2)

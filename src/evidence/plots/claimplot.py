@@ -23,37 +23,63 @@ def grade_symbols(certainty) -> str:
     return f"{GRADE[key]} {key}" if key in GRADE else (text or "not graded")
 
 
-def claim_summary(verdicts: pd.DataFrame, *, width: str = "double", title: str = ""):
-    """Figure of claims_verdicts.csv; SMD estimates on the plot axis, others as text rows."""
+def sensitivity_strip(sensitivity: pd.DataFrame | None, claim_id: str) -> str:
+    """'\u25a0\u25a1\u25a1 1 of 3 move it': one box per rule variant, filled when it moves the verdict."""
+    if sensitivity is None:
+        return ""
+    rows = sensitivity[sensitivity["claim_id"] == claim_id]
+    if rows.empty:
+        return "no variants"
+    moved = [str(v).strip().lower() in ("true", "1", "yes") for v in rows["moved"]]
+    return "".join("\u25a0" if m else "\u25a1" for m in moved) + f" {sum(moved)} of {len(moved)}"
+
+
+def claim_summary(verdicts: pd.DataFrame, *, width: str = "double", title: str = "",
+                  sensitivity: pd.DataFrame | None = None):
+    """Figure of claims_verdicts.csv, ordered by claim: SMD best estimates on the axis, others in the
+    estimate column; no estimate for a claim rated not supported; the sensitivity strip when given."""
     need = {"claim_id", "verdict", "certainty", "best_estimate", "ci_low", "ci_high", "measure"}
     missing = need - set(verdicts.columns)
     if missing:
         raise EvidenceError(f"claim_summary: verdicts lack columns {sorted(missing)}")
     lines = []
-    for _, r in verdicts.iterrows():
+    for _, r in verdicts.sort_values("claim_id", kind="stable").iterrows():
         est, lo, hi = (_num(r.get(k)) for k in ("best_estimate", "ci_low", "ci_high"))
         measure = str(r.get("measure") or "")
         if measure in RATIO and est is not None:
             est, lo, hi = (math.exp(v) if v is not None else None for v in (est, lo, hi))
         label = f"{r['claim_id']} {r.get('kind', '') or ''}".strip()
         cells = {"verdict": str(r.get("verdict") or ""), "certainty": grade_symbols(r.get("certainty"))}
+        if sensitivity is not None:
+            cells["moved"] = sensitivity_strip(sensitivity, str(r["claim_id"]))
         k, n = _num(r.get("n_studies")), _num(r.get("n_participants"))
         cells["kn"] = f"{int(k) if k is not None else chr(8211)}/{int(n) if n is not None else chr(8211)}"
+        if "not supported" in cells["verdict"].lower():
+            est = None
+            cells["effect"] = "none (not supported)"
         if est is None:
-            lines.append(Line("text", label, cells, message="no pooled estimate"))
+            cells.setdefault("effect", "none given")
+            lines.append(Line("text", label, cells))  # nothing across the plot: the null line stays whole
         elif measure == "SMD" and lo is not None and hi is not None:
             cells["effect"] = f"SMD {effect_text(est, lo, hi, measure)}"
             lines.append(Line("study", label, cells, est=est, lo=lo, hi=hi, size=0.3))
         else:
-            cells["effect"] = f"{NAMES.get(measure, measure)} {effect_text(est, lo, hi, measure) or _fmt(est)}"
-            lines.append(Line("text", label, cells, message="(not on the SMD axis)"))
+            cells["effect"] = f"{NAMES.get(measure, measure)} {effect_text(est, lo, hi, measure) or _fmt(est)}\u00a7"
+            lines.append(Line("text", label, cells))
     cols = [Column("verdict", "Verdict", align="left", max_frac=0.17),
             Column("certainty", "Certainty", align="left"),
             Column("kn", "Studies/\nparticipants", align="center"),
             Column("effect", "Best estimate\n[95% CI]", side="right")]
-    panel = Panel(lines, axis_label="SMD", interrupt=False)  # short notes; a broken null line would read as gaps
+    if sensitivity is not None:
+        cols.append(Column("moved", "Rule variants\nmoving it", side="right", align="left"))
+    panel = Panel(lines, axis_label="SMD (Hedges' g)", interrupt=False)
     notes = ["Certainty: GRADE-style, \u2295 = one level. "
              f"Positive SMD favours {case.current().intervention}."]
+    if any(ln.cells.get("effect", "").endswith("\u00a7") for ln in lines):
+        notes.append("\u00a7 On its own scale, not drawn on the SMD axis.")
+    if sensitivity is not None:
+        notes.append("Rule variants: one box per variant of data/derived/verdict_sensitivity.csv, "
+                     "filled where it moves the verdict.")
     return render([panel], cols, width=width, title=title, footnotes=notes, label_header="Claim")
 
 

@@ -8,6 +8,7 @@ weights), so any object with those fields works.
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -15,6 +16,8 @@ import pandas as pd
 from evidence import case, vocabulary
 from evidence.errors import EvidenceError
 from evidence.plots._layout import Column, Line, Panel, render
+from evidence.plots.results import plain, results
+from evidence.plots.style import GREY
 
 RATIO = {"logOR": "OR", "logRR": "RR"}
 NAMES = {"SMD": "SMD", "MD": "MD", "logOR": "OR", "logRR": "RR"}
@@ -27,6 +30,10 @@ FLAG_COMPARATORS = {"none": "no control group", "active": "active treatment",
 METHODS = {"REML": "REML", "DL": "DerSimonian-Laird", "PM": "Paule-Mandel", "ML": "ML",
            "SJ": "Sidik-Jonkman", "HE": "Hedges", "EE": "equal effects", "FE": "equal effects"}
 DAGGER, DDAGGER = "\u2020", "\u2021"
+NOT_ASSESSED_SHORT = "\u2013"
+ROB_SHORT = {"low": "L", "some concerns": "S", "high": "H", "unclear": "U", "not assessed": NOT_ASSESSED_SHORT}
+COMPUTED = "*"  # a CI computed here, not as printed by the source
+COMPUTED_NOTE = "* 95% CI computed here from the reported numbers, not as printed by the source."
 
 
 def as_bool(v) -> bool:
@@ -52,6 +59,23 @@ def fmt(v, digits=2) -> str:
     if s.lstrip("-").strip("0.") == "":
         s = s.lstrip("-")
     return s.replace("-", "\u2212")
+
+
+def axis_label(measure: str, instrument: str = "") -> str:
+    """'SMD (Hedges' g)', 'MD, HARS points (0-56)' / 'MD, HARS units', 'OR (log scale)'."""
+    instrument = re.sub(r"\s*\(pooled SMD\)", "", str(instrument or "")).strip()
+    if measure == "SMD":
+        return "SMD (Hedges' g)"
+    if measure in RATIO:
+        return f"{RATIO[measure]} (log scale)"
+    if measure == "MD":
+        if not instrument or instrument.startswith("various"):
+            return "MD, unit not recorded"
+        unit = "" if re.search(r"\bmm\b", instrument) else "points" if re.search(r"\d\s*[-\u2013]\s*\d", instrument) \
+            else "units"
+        m = re.match(r"(.*?)\s*(\([^()]*\d[^()]*\))\s*$", instrument)
+        return (f"MD, {m.group(1)} {unit} {m.group(2)}" if m else f"MD, {instrument} {unit}").replace("  ", " ").strip()
+    return measure or "effect"
 
 
 def fmt_p(p) -> str:
@@ -169,25 +193,78 @@ def study_lines(rows: pd.DataFrame, measure: str, weights: dict, arm_columns: li
         cells = {"n_int": _int_text(r.get("n_int")), "n_ctl": _int_text(r.get("n_ctl"))}
         for c in arm_columns:
             cells[c] = _arm_text(r, c)
+        rob = str(r.get("risk_of_bias") or "").strip()
+        rob = "" if rob.lower() == "nan" else rob
+        cells["rob"] = rob or "not assessed"
+        colors = {} if rob else {"rob": GREY}
         if not as_bool(r.get("estimable", True)):
-            reason = str(r.get("not_estimable_reason") or "reason not recorded")
-            lines.append(Line("text", label + mark, cells, message=f"not estimable: {reason}"))
+            point = estimate_only(r, measure)
+            if point is not None:  # a value without CI on this scale: an open circle, no whiskers
+                cells["effect"] = f"{fmt(point)} (no CI)"
+                lines.append(Line("point", label + mark, cells, est=point, lo=point, hi=point,
+                                  cell_colors=colors))
+                continue
+            lines.append(Line("text", label + mark, cells, message=no_effect_message(r),
+                              cell_colors=colors))
             continue
         est, lo, hi = (_display(r.get(k), measure) for k in ("yi", "ci_low", "ci_high"))
         if lo is None and _num(r.get("se")) is not None and est is not None:
             yi, se = float(r["yi"]), float(r["se"])
             lo, hi = _display(yi - 1.959964 * se, measure), _display(yi + 1.959964 * se, measure)
         cells["effect"] = effect_text(est, lo, hi, measure)
+        if "derived" in r and str(r.get("derived") or "") and "CI as reported" not in str(r["derived"]):
+            cells["effect"] += COMPUTED
         if i in weights:
             cells["weight"] = f"{weights[i]:.1f}%"
         size = (weights[i] / wmax) if (wmax and i in weights) else _fallback_size(r)
         if str(r.get("design", "")) in POOLED_DESIGNS:
-            lines.append(Line("diamond", pooled_label(label, r.get("k_studies")) + mark, cells,
-                              est=est, lo=lo, hi=hi))
+            lines.append(Line("diamond", pooled_label(label, r.get("k_studies")) + mark + "\n"
+                              + review_stats(r), cells, est=est, lo=lo, hi=hi, cell_colors=colors))
             continue
         lines.append(Line("study", label + mark, cells, est=est, lo=lo, hi=hi, size=size,
-                          open=bool(mark)))
+                          open=bool(mark), cell_colors=colors))
     return lines, flagged
+
+
+def estimate_only(r, measure: str):
+    """The value of an estimate reported without CI on the plotted (linear) scale, or None."""
+    if "row_id" not in r or measure in RATIO or str(r.get("measure") or "") != measure:
+        return None
+    x = results(pd.DataFrame([r])).iloc[0]
+    return _num(x["est"]) if x["result_class"] == "estimate_only" else None
+
+
+def no_effect_message(r) -> str:
+    """What a row without a drawable effect reports, in words: its result class and numbers
+    (a P, an unsigned interval), or the recorded reason when nothing was reported."""
+    from evidence.plots.albatross import p_text
+    from evidence.plots.results import CLASSES
+
+    row = pd.DataFrame([r]) if "row_id" in r else pd.DataFrame([dict(r, row_id="_")])
+    x = results(row).iloc[0]
+    cls = x["result_class"]
+    if cls in ("not_reported", "not_an_effect") or cls not in CLASSES:
+        return "no effect size: " + (plain(r.get("not_estimable_reason")) or "reason not recorded")
+    detail = ""
+    if cls in ("effect_sign_unknown", "estimate_only") and _num(x["est"]) is not None:
+        ci = f" [{fmt(x['lo'])}, {fmt(x['hi'])}]" if _num(x["lo"]) is not None else ""
+        name = NAMES.get(str(r.get("measure") or ""), "")
+        detail = f": {name + ' ' if name else ''}{fmt(x['est'])}{ci}"
+    elif _num(x["p"]) is not None:
+        detail = ": " + p_text(x["p"], x["p_operator"] == "<")
+    return f"no effect size to draw, {CLASSES[cls]}{detail}"
+
+
+def review_stats(r) -> str:
+    """'I\u00b2 = 40%; \u03c4\u00b2 not reported; n = 404' for a review's pooled row (its k is in the label)."""
+    k, i2 = _num(r.get("k_studies")), _num(r.get("i2"))
+    tau2 = _num(r.get("tau2"))
+    n = [_num(r.get(c)) for c in ("n_int", "n_ctl")]
+    n = sum(n) if all(v is not None for v in n) else _num(r.get("n_total"))
+    return "; ".join(([] if k is not None else ["k not reported"]) + [  # k is in the label
+                      f"I\u00b2\u00a0=\u00a0{i2:.0f}%" if i2 is not None else "I\u00b2 not reported",
+                      f"\u03c4\u00b2\u00a0=\u00a0{fmt(tau2, 3)}" if tau2 is not None else "\u03c4\u00b2 not reported",
+                      f"n\u00a0=\u00a0{int(n)}" if n is not None else "n not reported"])
 
 
 def pooled_label(label: str, k) -> str:
@@ -279,6 +356,18 @@ def footnotes_for(flagged: list, mid=None, mid_source: str = "", measure="SMD") 
     return notes
 
 
+def default_xlim(rows: pd.DataFrame, result=None, measure: str | None = None, mid=None) -> tuple:
+    """The x range ``forest`` would choose on its own (to share one range across sibling plots)."""
+    from evidence.plots._layout import auto_xlim
+
+    rows = rows.reset_index(drop=True)
+    measure = _measure_of(rows, measure)
+    lines, _ = study_lines(rows, measure, {}, [])
+    if result is not None and int(result.k) >= 2:
+        lines += pooled_lines(result, measure, "pooled")
+    return auto_xlim(Panel(lines, log=measure in RATIO, mid=mid, favours=None))
+
+
 def forest(rows: pd.DataFrame, result=None, *, measure: str | None = None, common=None,
            by: str | None = None, subgroups=None, mid: float | None = None, mid_source: str = "",
            xlim: tuple | None = None, title: str = "", width: str = "single",
@@ -337,8 +426,15 @@ def forest(rows: pd.DataFrame, result=None, *, measure: str | None = None, commo
                 ln.cells["n"] = f"{a or chr(8211)}/{b or chr(8211)}"
         cols = [Column("n", f"n\n{case.current().intervention}/\n{case.current().control}", align="center")] + arm_cols
     else:
-        cols = [Column("n_int", "Massage\nn"), Column("n_ctl", "Control\nn")] + arm_cols
+        cols = [Column("n_int", f"{case.current().intervention.capitalize()}\nn"),
+                Column("n_ctl", f"{case.current().control.capitalize()}\nn")] + arm_cols
     cols.append(Column("effect", f"{name}\n[95% CI]", side="right"))
+    if width == "single":  # a narrow column: one letter per judgement, spelled out in a footnote
+        for ln in lines:
+            if ln.cells.get("rob"):
+                ln.cells["rob"] = ROB_SHORT.get(ln.cells["rob"].lower(), ln.cells["rob"][:1].upper())
+    cols.append(Column("rob", "RoB" if width == "single" else "Risk of\nbias", side="right",
+                       align="center" if width == "single" else "left", max_frac=0.1, clear=True))
     if weights:
         cols.append(Column("weight", "\nWeight", side="right"))
     notes = footnotes_for(flagged_all, mid, mid_source, measure)
@@ -350,10 +446,33 @@ def forest(rows: pd.DataFrame, result=None, *, measure: str | None = None, commo
         notes.append(caption)
     elif show_sources == "auto":
         notes.append("Sources of each number: see figures/index.csv.")
-    plotted = any(ln.kind in ("study", "diamond") for ln in lines)
+    if any(ln.kind == "point" for ln in lines):
+        notes.insert(0, "Open circle: an estimate reported without a CI (no weight, not pooled).")
+    if any(ln.cells.get("effect", "").endswith(COMPUTED) for ln in lines):
+        notes.insert(0, COMPUTED_NOTE)
+    if width == "single" and any(ln.cells.get("rob") for ln in lines):
+        used = dict.fromkeys(ln.cells["rob"] for ln in lines if ln.cells.get("rob"))
+        words = {v: k for k, v in ROB_SHORT.items()}
+        notes.insert(0, "RoB, risk of bias: " + "; ".join(f"{u} {words.get(u, u)}" for u in used)
+                     + (" (grey: no assessment recorded)" if NOT_ASSESSED_SHORT in used else "") + ".")
+    elif any(ln.cells.get("rob") == "not assessed" for ln in lines):
+        notes.insert(0, "Risk of bias: grey \u201cnot assessed\u201d where no assessment is recorded.")
+    plotted = any(ln.kind in ("study", "diamond", "point") for ln in lines)
     if not plotted:  # nothing to draw: a text-only table, no empty axis or MID band
         notes = [n for n in notes if not n.startswith("Shaded band")]
     favours = case.current().favours if favours == "case" else favours
+    instruments = sorted({str(v) for v in rows.get("instrument", pd.Series(dtype=str)).dropna() if str(v)})
+    label = axis_label(measure, instruments[0] if len(instruments) == 1 else "")
+    if mid is None:
+        label += "; no MID"
     panel = Panel(lines, log=measure in RATIO, xlim=xlim, mid=mid, favours=favours,
-                  axis_label=name, axis=plotted)
-    return render([panel], cols, width=width, title=title, footnotes=notes)
+                  axis_label=label, axis=plotted)
+    try:
+        return render([panel], cols, width=width, title=title, footnotes=notes)
+    except EvidenceError:
+        if width != "single":
+            raise
+    # too many columns for one journal column (wide n, per-arm events, weights, risk of bias): two
+    return forest(rows, result, measure=measure, common=common, by=by, subgroups=subgroups, mid=mid,
+                  mid_source=mid_source, xlim=xlim, title=title, width="double", show_sources=show_sources,
+                  favours=favours, pooled_label=pooled_label)

@@ -10,7 +10,7 @@ from scipy import stats
 from evidence import case
 from evidence.errors import EvidenceError
 from evidence.plots.forestplot import fmt_p
-from evidence.plots.style import ACCENT, FONT_SIZES, INK, WIDTHS, check_width
+from evidence.plots.style import ACCENT, FONT_SIZES, INK, MIN_PT, WIDTHS, check_width
 
 CONTOURS = ((0.10, "#f2f2f2"), (0.05, "#d9d9d9"), (0.01, "#bdbdbd"))  # p between bands
 
@@ -99,13 +99,13 @@ def funnel(result, *, trimfill=None, egger=None, width: str = "single", title: s
     ax.set_ylim(se_max, 0)
     ax.set_xlabel(f"{xlabel} (positive favours {case.current().intervention})", fontsize=fs)
     ax.set_ylabel("Standard error", fontsize=fs)
-    ax.tick_params(labelsize=fs - 0.5)
+    ax.tick_params(labelsize=max(fs - 0.5, MIN_PT))
     for s in ("top", "right"):
         ax.spines[s].set_visible(False)
     handles, _ = ax.get_legend_handles_labels()
     shades = [Patch(facecolor=c, label=lab) for (_p, c), lab in
               zip(CONTOURS, ("0.05 < p < 0.10", "0.01 < p < 0.05", "p < 0.01"), strict=True)]
-    ax.legend(handles=handles + shades, loc="upper left", fontsize=fs - 1, frameon=True,
+    ax.legend(handles=handles + shades, loc="upper left", fontsize=max(fs - 1, MIN_PT), frameon=True,
               framealpha=1, edgecolor="none")
     if title:
         fig.text(0.02, 0.97, title, fontsize=fs + 0.5, fontweight="bold", va="top")

@@ -19,6 +19,7 @@ from evidence.plots.forestplot import (
     NAMES,
     POOLED_NOTE,
     RATIO,
+    axis_label,
     distinct_labels,
     footnotes_for,
     sources_caption,
@@ -37,6 +38,11 @@ def _panel_key(row) -> tuple:
     from evidence.plots.forestplot import as_bool
 
     if not as_bool(row.get("estimable", True)):
+        from evidence.plots.forestplot import estimate_only
+
+        measure = _text(row.get("measure"))
+        if measure == "SMD" and estimate_only(row, measure) is not None:
+            return ("SMD", "")  # a value without CI: an open circle on its scale
         return ("", "")
     measure = _text(row.get("measure"))
     if measure in ("SMD", "logOR", "logRR", ""):
@@ -85,7 +91,7 @@ def evidence_map(rows: pd.DataFrame, *, title: str = "", width: str = "double",
             lines += sl
         mid = (mids or {}).get(key[1] or key[0])
         panels.append(Panel(lines, title=_panel_title(key), log=key[0] in RATIO, mid=mid,
-                            axis_label=NAMES.get(key[0], key[0]), axis=bool(key[0])))
+                            axis_label=axis_label(key[0], key[1]) if key[0] else "", axis=bool(key[0])))
     plotted = [p for p in panels if p.axis]
     for p in plotted[:-1]:  # one favours line, under the last axis; the footnote says which way is better
         p.favours = None
@@ -102,6 +108,8 @@ def evidence_map(rows: pd.DataFrame, *, title: str = "", width: str = "double",
     notes = footnotes_for([(lab, *v) for lab, v in short.items()])
     if any(ln.kind == "diamond" for p in panels for ln in p.lines):
         notes.append(POOLED_NOTE)
+    if any(ln.kind == "point" for p in panels for ln in p.lines):
+        notes.append("Open circle: an estimate reported without a CI.")
     if plotted:
         notes.append(f"Positive values favour {case.current().intervention}.")
     caption = sources_caption(rows)

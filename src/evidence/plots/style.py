@@ -12,6 +12,7 @@ import matplotlib as mpl
 
 WIDTHS = {"single": 3.5, "double": 7.2}  # inches: 89 mm and 183 mm
 FONT_SIZES = {"single": 6.0, "double": 7.5}  # points: journals ask for 6 pt or more
+MIN_PT = 6.0  # no text smaller, footnotes and tick labels included
 INK = "#1a1a1a"
 GREY = "#6b6b6b"
 BAND = "#dcdcdc"
@@ -38,7 +39,7 @@ def rc_params(width: str = "single") -> dict:
         "axes.labelsize": fs,
         "xtick.labelsize": fs,
         "ytick.labelsize": fs,
-        "legend.fontsize": fs - 0.5,
+        "legend.fontsize": max(fs - 0.5, MIN_PT),
         "axes.linewidth": 0.6,
         "lines.linewidth": 0.8,
         "xtick.major.width": 0.6,
@@ -49,7 +50,7 @@ def rc_params(width: str = "single") -> dict:
         "xtick.color": INK,
         "mathtext.default": "regular",
         "svg.hashsalt": "evidence-figures",
-        "svg.fonttype": "path",
+        "svg.fonttype": "none",  # text as text: small files; DejaVu Sans named
         "pdf.fonttype": 42,
         "figure.dpi": 100,
         "savefig.dpi": 300,

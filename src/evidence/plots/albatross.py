@@ -1,0 +1,197 @@
+"""Albatross plot (Harrison et al., Res Synth Methods 2017;8:281-289): P value against total n.
+
+Every between-group result with a two-sided P (reported, or computed from
+its effect and SE) and a total n is a point: left of the centre line if it
+favours the control, right if it favours the intervention, on both sides
+(open, joined) when its direction is unknown. A P given as a bound is an
+arrow pointing to the smaller P it stands for. Contours show where a
+standardised mean difference of 0.2, 0.5 and 0.8 would fall under a
+two-sample t test with two equal arms (df = n - 2). Results that cannot be
+placed are listed under the plot with the reason.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter
+from scipy import stats
+
+from evidence import case
+from evidence.errors import EvidenceError
+from evidence.plots._layout import _Measure
+from evidence.plots.results import WITH_P, results
+from evidence.plots.style import FONT_SIZES, GREY, INK, MIN_PT, WIDTHS, check_width
+
+CONTOURS = (0.2, 0.5, 0.8)
+P_FLOOR = 1e-4  # P below this is drawn at the edge with an arrow
+ASSUMPTION = ("SMD contours assume a two-sample t test with two equal arms (df = n \u2212 2); "
+              "P two-sided, reported or computed from the effect and its SE; P below 0.0001 drawn at the edge.")
+FAVOURS_INT = "#1f4e79"
+FAVOURS_CTL = "#b35806"
+
+
+@dataclass
+class Point:
+    label: str
+    p: float
+    n: float
+    direction: int | None  # +1, -1, 0 / None (drawn on both sides)
+    bound: bool = False
+
+
+def points(rows: pd.DataFrame, res: pd.DataFrame | None = None) -> tuple[list[Point], list[str]]:
+    """(drawable points, 'label: why not drawn' for results with a P that cannot be placed)."""
+    res = results(rows) if res is None else res
+    pts, skipped = [], []
+    for _, r in rows.iterrows():
+        x = res.loc[r["row_id"]]
+        cls = x["result_class"]
+        if cls not in WITH_P + ("effect", "effect_sign_unknown"):
+            continue
+        label = _label(r)
+        p = x["p"]
+        if p is None or (isinstance(p, float) and math.isnan(p)):
+            if cls in WITH_P:
+                skipped.append(f"{label}: no P value")
+            continue
+        if str(r.get("comparator_type") or "") == "none":
+            skipped.append(f"{label}: no control group (within-group P)")
+            continue
+        n = x["n_total"]
+        if n is None or (isinstance(n, float) and math.isnan(n)):
+            skipped.append(f"{label}: {p_text(p, x['p_operator'] == '<')}, total n not given")
+            continue
+        d = x["direction"]
+        d = None if d is None or (isinstance(d, float) and math.isnan(d)) else int(d)
+        pts.append(Point(label, float(p), float(n), d, bound=x["p_operator"] == "<"))
+    return pts, skipped
+
+
+def _label(r) -> str:
+    what = str(r.get("outcome") or "").replace("_", " ")
+    if what in ("", "other"):
+        what = re.sub(r"\s*\(.*", "", str(r.get("instrument") or "")) or "other outcome"
+    tp = str(r.get("timepoint") or "").split("(")[0].split(";")[0].strip()
+    comp = str(r.get("comparison") or "").split(" vs ")[-1].strip()
+    parts = [p for p in (what, tp, f"vs {comp}" if comp else "") if p]
+    return f"{r.get('label') or r.get('study_id')}, " + ", ".join(parts)
+
+
+def p_text(p: float, bound: bool = False) -> str:
+    """'P = 0.39', 'P < 0.05' (a bound), 'P < 0.001'."""
+    if p < 0.001:
+        return "P < 0.001"
+    return f"P {'<' if bound else '='} {p:.2g}"
+
+
+def _x(p: float) -> float:
+    return -math.log10(max(p, P_FLOOR))
+
+
+def albatross(rows: pd.DataFrame, *, width: str = "single", res: pd.DataFrame | None = None):
+    """The albatross plot of effects rows (Figure); raises if none can be placed."""
+    check_width(width)
+    pts, skipped = points(rows, res)
+    if not pts:
+        raise EvidenceError("albatross: no result with a P, a total n and a control group")
+    fs = max(FONT_SIZES[width], MIN_PT)
+    small = max(fs - 1, MIN_PT)
+    W = WIDTHS[width] * 72
+    m = _Measure(small)
+    # one numbered key line per point, wrapped to the figure width
+    key = [m.wrap(f"{i}. {p.label}: {p_text(p.p, p.bound)}, n = {int(p.n)}"
+                  + ("" if p.direction in (1, -1) else "; direction not reported, drawn on both sides"),
+                  W - 10, size=small) for i, p in enumerate(pts, 1)]
+    key += [m.wrap("Not drawn: " + "; ".join(skipped) + ".", W - 10, size=small)] if skipped else []
+    key += [m.wrap(ASSUMPTION, W - 10, size=small)]
+    key_h = sum(1.25 * small * (k.count("\n") + 1) + 0.2 * small for k in key)
+    plot_h = 0.62 * W
+    H = plot_h + key_h + 12
+    fig = Figure(figsize=(W / 72, H / 72))
+    FigureCanvasAgg(fig)
+    bottom = (key_h + 8) / H
+    ax = fig.add_axes((44 / W, bottom + 30 / H, 1 - 52 / W, (plot_h - 36) / H))
+    draw_axes(ax, pts, small, fs)
+    fav = case.current().favours
+    fig.text(0.5 - 0.02, bottom + 4 / H, f"\u2190 {fav[0]}", ha="right", va="bottom", fontsize=small)
+    fig.text(0.5 + 0.02, bottom + 4 / H, f"{fav[1]} \u2192", ha="left", va="bottom", fontsize=small)
+    handles = []
+    if any(p.direction in (1, -1) for p in pts):
+        handles.append(Line2D([], [], marker="o", ls="none", mfc=FAVOURS_INT, mec=FAVOURS_INT, ms=4,
+                              label="direction reported"))
+    if any(p.direction not in (1, -1) for p in pts):
+        handles.append(Line2D([], [], marker="o", ls=":", color=INK, lw=0.5, mfc="white", mec=INK, ms=4,
+                              label="direction not reported"))
+    handles.append(Line2D([], [], color=GREY, lw=0.6, ls=(0, (3, 2)), label="SMD contour"))
+    if any(p.bound for p in pts):
+        handles.append(Line2D([], [], marker=">", ls="-", color=INK, lw=0.8, ms=3, label="P below a bound"))
+    ax.legend(handles=handles, loc="upper left", fontsize=small, frameon=True, framealpha=1,
+              edgecolor="none", borderaxespad=0.2, handlelength=1.6)
+    y = key_h + 4
+    for k in key:
+        fig.text(5 / W, y / H, k, fontsize=small, va="top", ha="left")
+        y -= 1.25 * small * (k.count("\n") + 1) + 0.2 * small
+    return fig
+
+
+def _tick(p: float) -> str:
+    return "1" if p >= 0.99 else f"{p:.0e}".replace("1e-04", "0.0001") if p < 0.001 else f"{p:g}"
+
+
+def draw_axes(ax, pts: list[Point], small: float, fs: float) -> None:
+    """Contours, centre line and the numbered points of an albatross plot on ``ax``."""
+    xmax = _x(P_FLOOR) + 0.3
+    n_lo = max(min(p.n for p in pts) / 1.6, 4)
+    n_hi = max(max(p.n for p in pts) * 1.6, 100)
+    ax.set_xlim(-xmax, xmax)
+    ax.set_yscale("log")
+    ax.set_ylim(n_lo, n_hi)
+    ns = np.geomspace(max(n_lo, 4), n_hi, 200)
+    for d in CONTOURS:
+        pv = 2 * stats.t.sf(d * np.sqrt(ns) / 2, ns - 2)
+        keep = pv >= P_FLOOR
+        xs, ys = np.array([_x(v) for v in pv[keep]]), ns[keep]
+        for sgn in (-1, 1):
+            ax.plot(sgn * xs, ys, color=GREY, lw=0.6, ls=(0, (3, 2)), zorder=1)
+        if len(xs):
+            right = xs[-1] < xmax - 1.0
+            ax.text(xs[-1] + (0.08 if right else -0.08), ys[-1], f"SMD {d}", fontsize=small, color=GREY,
+                    ha="left" if right else "right", va="top", rotation=0)
+    ax.axvline(0, color=INK, lw=0.6, zorder=1)
+    groups: dict[tuple, list[int]] = {}  # equal points share one mark, numbered together
+    for i, p in enumerate(pts, 1):
+        groups.setdefault((p.p, p.n, p.direction, p.bound), []).append(i)
+    for nums in groups.values():
+        p = pts[nums[0] - 1]
+        x = _x(p.p)
+        sides = [p.direction] if p.direction in (1, -1) else [-1, 1]
+        colour = {1: FAVOURS_INT, -1: FAVOURS_CTL}.get(p.direction, INK)
+        if len(sides) == 2:
+            ax.plot([-x, x], [p.n, p.n], color=INK, lw=0.5, ls=":", zorder=2)
+        for s in sides:
+            face = colour if len(sides) == 1 else "white"
+            if p.bound:
+                ax.annotate("", xy=(s * min(x + 0.8, xmax), p.n), xytext=(s * x, p.n),
+                            arrowprops={"arrowstyle": "-|>", "color": colour, "lw": 0.8}, zorder=3)
+            ax.plot([s * x], [p.n], marker="o", ms=4, mfc=face, mec=colour, mew=0.8, zorder=4, ls="none")
+            ax.text(s * x, p.n * 1.12, ",".join(map(str, nums)), fontsize=small, ha="center", va="bottom",
+                    color=INK, zorder=5)
+    ticks = [1, 0.1, 0.01, 0.001, P_FLOOR]
+    pos = sorted({s * _x(t) for t in ticks for s in (-1, 1)})
+    ax.set_xticks(pos)
+    ax.set_xticklabels([_tick(10 ** -abs(v)) for v in pos], fontsize=small)
+    ax.tick_params(axis="y", which="both", labelsize=small)
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _pos: f"{v:g}" if str(f"{v:g}")[0] in "25" else ""))
+    ax.set_ylabel("Total participants (n, log scale)", fontsize=fs)
+    ax.set_xlabel("Two-sided P value", fontsize=fs, labelpad=2)
+    for s in ("top", "right"):
+        ax.spines[s].set_visible(False)
