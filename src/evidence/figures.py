@@ -276,6 +276,18 @@ def claim_rows(claim, effects: pd.DataFrame, analyses: list, relevance: pd.DataF
     from evidence.plots.card import NOT_COMPUTED
 
     by_id = effects.set_index("row_id", drop=False)
+    if relevance is not None and "row_id" not in relevance:
+        # relevance.csv is per analysis: each graded analysis's rows carry its tag, a row in
+        # several analyses its most direct one
+        from evidence.relevance import LEVELS
+
+        rows_of = {a.id: list(a.rows["row_id"]) for a in analyses}
+        rel = relevance[(relevance["claim_id"] == claim.id) & (relevance["role"] == "graded")]
+        rel = rel.assign(_order=rel["relevance"].map(LEVELS.index)).sort_values("_order",
+                                                                                 kind="stable")
+        relevance = pd.DataFrame([{"claim_id": claim.id, "row_id": rid, "relevance": r.relevance}
+                                  for r in rel.itertuples() for rid in rows_of.get(r.analysis_id, [])],
+                                 columns=["claim_id", "row_id", "relevance"])
     if relevance is not None:
         rel = relevance[relevance["claim_id"] == claim.id].drop_duplicates("row_id")
         rel = rel[rel["row_id"].isin(by_id.index)]

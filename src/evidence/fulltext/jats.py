@@ -5,7 +5,7 @@ table-wrap-group, alternatives, several ``<table>`` in one wrap, a table
 outside any wrap); rows anywhere in a table (thead/tbody/tfoot or bare
 ``<tr>``). Row and column spans are laid out on a grid so each cell gets the
 printed position of its top-left corner and the path of the headers above it
-("Massage / Mean"). Each XML cell gives exactly one row; its ``xpath``
+("Intervention / Mean"). Each XML cell gives exactly one row; its ``xpath``
 (lxml's ``getpath``) selects that cell in the file that was parsed.
 """
 

@@ -70,7 +70,7 @@ def normalise(text: str) -> str:
 def hints(context: str) -> frozenset[str]:
     """Statistic words in a header, row label or caption: mean, SD, SE, CI, n, %, p, median,
     range, IQR."""
-    c = _ARM_SIZE.sub(" ", normalise(context))  # "Massage (n = 23)" names the arm, not n
+    c = _ARM_SIZE.sub(" ", normalise(context))  # "Intervention (n = 23)" names the arm, not n
     found = set()
     for kind, pattern in _HINTS:
         if pattern.search(c):

@@ -38,6 +38,7 @@ COLUMNS = {
     "verdict": "verdict", "certainty": "certainty", "estimate": "best_estimate", "lo": "ci_low",
     "hi": "ci_high", "measure": "measure", "k": "n_studies", "n": "n_participants",
     "gap": ("wording_gap", "overstated_by"),
+    "strength": "strength",
     "domain": "domain", "levels": "levels", "statistic": "statistic", "reason": "reason",
     "analysis": "analysis_id", "row": "row_id", "relevance": "relevance",
 }
@@ -53,6 +54,16 @@ def col(record, key, default=None):
         if record is not None and name in record and not _blank(record[name]):
             return record[name]
     return default
+
+
+def _gap(levels, strength) -> str:
+    """'the wording ('states') exceeds the certainty by 3 levels', from the ledger."""
+    if _blank(levels):
+        return "not computed by the grading"
+    n = int(float(levels))
+    said = f"the wording ('{strength}')" if not _blank(strength) else "the wording"
+    return f"{said} matches the certainty" if n == 0 else \
+        f"{said} exceeds the certainty by {n} level{'s' if n > 1 else ''}"
 
 
 def _blank(v) -> bool:
@@ -172,7 +183,7 @@ def card(claim, rows: pd.DataFrame, *, verdict=None, downgrades: pd.DataFrame | 
     # the header: verdict, certainty, wording gap, downgrades, gaps, best estimate
     head = [f"Verdict: {col(verdict, 'verdict', 'not graded')}",
             f"Certainty: {grade_symbols(col(verdict, 'certainty'))}",
-            f"Wording gap: {col(verdict, 'gap', 'not computed by the grading')}"]
+            f"Wording gap: {_gap(col(verdict, 'gap'), col(verdict, 'strength'))}"]
     notes = []
     for i, (_, d) in enumerate((downgrades if downgrades is not None else pd.DataFrame()).iterrows()):
         letter = chr(ord("a") + i)

@@ -24,14 +24,14 @@ def grade_symbols(certainty) -> str:
 
 
 def sensitivity_strip(sensitivity: pd.DataFrame | None, claim_id: str) -> str:
-    """'\u25a0\u25a1\u25a1 1 of 3 move it': one box per rule variant, filled when it moves the verdict."""
+    """'1 of 6': how many rule variants move the verdict or its certainty."""
     if sensitivity is None:
         return ""
     rows = sensitivity[sensitivity["claim_id"] == claim_id]
     if rows.empty:
         return "no variants"
     moved = [str(v).strip().lower() in ("true", "1", "yes") for v in rows["moved"]]
-    return "".join("\u25a0" if m else "\u25a1" for m in moved) + f" {sum(moved)} of {len(moved)}"
+    return f"{sum(moved)} of {len(moved)}"
 
 
 def claim_summary(verdicts: pd.DataFrame, *, width: str = "double", title: str = "",
@@ -50,8 +50,8 @@ def claim_summary(verdicts: pd.DataFrame, *, width: str = "double", title: str =
             est, lo, hi = (math.exp(v) if v is not None else None for v in (est, lo, hi))
         label = f"{r['claim_id']} {r.get('kind', '') or ''}".strip()
         cells = {"verdict": str(r.get("verdict") or ""), "certainty": grade_symbols(r.get("certainty"))}
-        if sensitivity is not None:
-            cells["moved"] = sensitivity_strip(sensitivity, str(r["claim_id"]))
+        if sensitivity is not None:  # beside the certainty: no room for a column of its own
+            cells["certainty"] += f"\nmoved by {sensitivity_strip(sensitivity, str(r['claim_id']))}"
         k, n = _num(r.get("n_studies")), _num(r.get("n_participants"))
         cells["kn"] = f"{int(k) if k is not None else chr(8211)}/{int(n) if n is not None else chr(8211)}"
         if "not supported" in cells["verdict"].lower():
@@ -70,16 +70,15 @@ def claim_summary(verdicts: pd.DataFrame, *, width: str = "double", title: str =
             Column("certainty", "Certainty", align="left"),
             Column("kn", "Studies/\nparticipants", align="center"),
             Column("effect", "Best estimate\n[95% CI]", side="right")]
-    if sensitivity is not None:
-        cols.append(Column("moved", "Rule variants\nmoving it", side="right", align="left"))
+
     panel = Panel(lines, axis_label="SMD (Hedges' g)", interrupt=False)
     notes = ["Certainty: GRADE-style, \u2295 = one level. "
              f"Positive SMD favours {case.current().intervention}."]
     if any(ln.cells.get("effect", "").endswith("\u00a7") for ln in lines):
         notes.append("\u00a7 On its own scale, not drawn on the SMD axis.")
     if sensitivity is not None:
-        notes.append("Rule variants: one box per variant of data/derived/verdict_sensitivity.csv, "
-                     "filled where it moves the verdict.")
+        notes.append("'moved by n of m': how many of the grading's named rule variants move the "
+                     "verdict or its certainty (notebook 20 lists them).")
     return render([panel], cols, width=width, title=title, footnotes=notes, label_header="Claim")
 
 

@@ -116,7 +116,8 @@ def _record(r, extra) -> dict:
             s_lo, s_hi = -d, d
     return {"result_class": cls, "direction": direction, "p": p, "p_operator": op, "n_total": n_total,
             "est": est, "lo": lo, "hi": hi, "smd_low": s_lo, "smd_high": s_hi,
-            "computed_ci": cls == "effect" and "CI as reported" not in _text(r.get("derived"))}
+            "computed_ci": cls == "effect" and (_truth(r.get("ci_computed")) if "ci_computed" in r
+                                                 else "CI as reported" not in _text(r.get("derived")))}
 
 
 def _get(extra, key):
