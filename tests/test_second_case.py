@@ -197,7 +197,8 @@ def test_runs_from_a_non_editable_install_in_a_folder_outside_the_repository(bcg
     where = subprocess.run([sys.executable, "-c", "import evidence; print(evidence.__file__)"],
                            env=env, capture_output=True, text=True, check=True).stdout
     assert where.startswith(str(target))  # the installed copy, not the checkout
-    out = subprocess.run([sys.executable, "-m", "evidence", "grade"], cwd=bcg_case / "data",
-                         env=env, capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr
-    assert str(bcg_case / "data/derived/claims_verdicts.csv") in out.stdout
+    for step in ("fetch", "extract", "analyse", "grade", "figures"):  # the whole pipeline
+        out = subprocess.run([sys.executable, "-m", "evidence", step], cwd=bcg_case / "data",
+                             env=env, capture_output=True, text=True, timeout=600)
+        assert out.returncode == 0, (step, out.stderr)
+    assert str(bcg_case / "figures") in out.stdout

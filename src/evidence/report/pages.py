@@ -208,7 +208,12 @@ def landing(inputs: Inputs, links: Links) -> dict:
                              "n": _n(r.get("participants"), r.get("studies")),
                              "symbols": text(r.get("certainty_symbols")),
                              "certainty": text(r.get("certainty")) or base["certainty"],
-                             "footnotes": text(r.get("footnotes"))})
+                             # on the landing page the domains only (the full footnotes,
+                             # with their statistics, are on the claim's page)
+                             "footnotes": ", ".join(
+                                 f"{d['domain']} \u2212{int(float(d['levels']))}"
+                                 for d in inputs.rows_for("downgrades", cid)
+                                 if d.get("analysis_id") == r.get("analysis_id"))})
         else:
             rows.append({**base, "outcome": "", "footnotes": "",
                          "effect": _estimate(verdict, "best_estimate"),
