@@ -188,8 +188,9 @@ def card(claim, rows: pd.DataFrame, *, verdict=None, downgrades: pd.DataFrame | 
     for i, (_, d) in enumerate((downgrades if downgrades is not None else pd.DataFrame()).iterrows()):
         letter = chr(ord("a") + i)
         levels = col(d, "levels", "")
+        where = col(d, "analysis", "")
         head.append(f"{letter}) {col(d, 'domain', '')} \u2212{levels}: {plain(col(d, 'reason', ''))}"
-                    f" [{col(d, 'analysis', '')}]")
+                    + (f" [{where}]" if where else " [across the claim's results]"))
         notes.append(f"{letter}) {col(d, 'domain', '')}: statistic {plain(col(d, 'statistic', ''))}.")
     head += gap_lines(claim, rows)
     head.append(best_estimate_text(verdict))
