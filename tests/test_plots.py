@@ -296,6 +296,11 @@ def _baseline_figures():
 @pytest.mark.parametrize("name", sorted(_baseline_figures()))
 def test_looks_like_the_baseline(name, tmp_path):
     width, draw = _baseline_figures()[name]
+    assert_like_baseline(name, width, draw, tmp_path)
+
+
+def assert_like_baseline(name, width, draw, tmp_path):
+    """Draw at 72 dpi and compare with tests/baseline/<name>.png (RMS_TOL); UPDATE rewrites it."""
     expected = BASELINE / f"{name}.png"
     actual = tmp_path / f"{name}.png"
     with house_style(width):

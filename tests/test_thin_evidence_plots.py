@@ -205,15 +205,7 @@ def _new_baselines():
 
 @pytest.mark.parametrize("name", sorted(_new_baselines()))
 def test_new_kinds_look_like_the_baseline(name, tmp_path):
-    from matplotlib.testing.compare import compare_images
-    from test_plots import BASELINE, RMS_TOL, UPDATE
+    from test_plots import assert_like_baseline
 
     width, draw = _new_baselines()[name]
-    expected, actual = BASELINE / f"{name}.png", tmp_path / f"{name}.png"
-    with house_style(width):
-        draw().savefig(actual, dpi=72, metadata={"Software": None})
-    if UPDATE:
-        expected.write_bytes(actual.read_bytes())
-    if not expected.exists():
-        pytest.fail(f"no baseline {expected}; create it with EVIDENCE_UPDATE_BASELINES=1")
-    assert compare_images(str(expected), str(actual), tol=RMS_TOL) is None
+    assert_like_baseline(name, width, draw, tmp_path)

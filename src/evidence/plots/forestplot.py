@@ -16,7 +16,7 @@ import pandas as pd
 from evidence import case, vocabulary
 from evidence.errors import EvidenceError
 from evidence.plots._layout import Column, Line, Panel, render
-from evidence.plots.results import plain, results
+from evidence.plots.results import _num, plain, results
 from evidence.plots.style import GREY
 
 RATIO = {"logOR": "OR", "logRR": "RR"}
@@ -41,14 +41,6 @@ def as_bool(v) -> bool:
     if isinstance(v, str):
         return v.strip().lower() in ("true", "1", "yes")
     return bool(v) and not (isinstance(v, float) and math.isnan(v))
-
-
-def _num(v):
-    try:
-        v = float(v)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
 
 
 def fmt(v, digits=2) -> str:

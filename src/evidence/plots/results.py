@@ -21,6 +21,7 @@ import pandas as pd
 from scipy import stats
 
 from evidence import paths
+from evidence.effects import calculators as calc
 
 CLASSES = {  # class -> words a board member reads (legend, tags)
     "effect": "effect with CI",
@@ -42,6 +43,7 @@ DIRECTION_WORDS = {1: "favours intervention", -1: "favours control", 0: "no diff
 
 
 def _num(v):
+    """A finite float, or None (blank, text, NaN, inf)."""
     try:
         v = float(v)
     except (TypeError, ValueError):
@@ -60,12 +62,10 @@ def _truth(v) -> bool:
 
 
 def implied_smd(p: float, n_int: float, n_ctl: float) -> float:
-    """|SMD| consistent with a two-sided P from a two-sample t test (df = n1 + n2 - 2), Hedges' J
-    applied (contract12: t = qt(1 - p/2, df), d = t * sqrt(1/n1 + 1/n2))."""
+    """|SMD| consistent with a two-sided P from a two-sample t test (df = n1 + n2 - 2), with the
+    effects step's exact Hedges' J and t quantile (the same formula as effects.classes)."""
     df = n_int + n_ctl - 2
-    t = stats.t.ppf(1 - p / 2, df)
-    j = 1 - 3 / (4 * df - 1)
-    return float(t * math.sqrt(1 / n_int + 1 / n_ctl) * j)
+    return calc.hedges_j(df) * calc.t_from_p(p, df) * math.sqrt(1 / n_int + 1 / n_ctl)
 
 
 def results(effects: pd.DataFrame, outcomes: pd.DataFrame | None = None) -> pd.DataFrame:
