@@ -102,6 +102,8 @@ def _record(r, extra) -> dict:
     se = _num(r.get("se")) if cls == "effect" else None
     if se is None and cls in ("effect", "effect_sign_unknown") and lo is not None and hi is not None and hi > lo:
         se = (hi - lo) / (2 * 1.959964)  # SE from a 95% CI
+    if op == ">":  # "P > .05" is not a P value: never drawn as if it were exact
+        p, op = None, ""
     if p is None and est is not None and se:
         p = float(2 * stats.norm.sf(abs(est / se)))  # Wald P from the effect and its SE
     s_lo, s_hi = _num(r.get("smd_implied_low")), _num(r.get("smd_implied_high"))
