@@ -72,12 +72,12 @@ def test_mixed_designs_start_low_naming_the_non_randomised_one():
 # --- risk of bias ----------------------------------------------------------------
 def test_risk_of_bias_serious_when_weighted_score_reaches_half():
     d = g.risk_of_bias(summary(risk_of_bias=("high", "low", "low"), rob_weights=(1, 1, 1)))
-    assert d.levels == 1 and "1 high, 2 low" in d.reason and "0.67" in d.reason
+    assert d.levels == 1 and "results by risk of bias: 1 high, 2 low" in d.reason and "0.67" in d.reason
 
 
 def test_risk_of_bias_very_serious_when_all_high():
     d = g.risk_of_bias(summary(risk_of_bias=("high", "high")))
-    assert d.levels == 2 and "2 high" in d.reason
+    assert d.levels == 2 and d.detail.startswith("2 results at high risk of bias")
 
 
 def test_risk_of_bias_uses_weights():
@@ -89,7 +89,7 @@ def test_risk_of_bias_uses_weights():
 
 def test_risk_of_bias_not_assessed_counts_as_unclear_unless_switched_off():
     d = g.risk_of_bias(summary(risk_of_bias=("", "")))
-    assert d.levels == 1 and "2 not assessed" in d.reason
+    assert d.levels == 1 and d.detail.startswith("2 results not assessed for risk of bias")
     assert g.risk_of_bias(summary(risk_of_bias=())).levels == 1
     off = g.Rules(rob_not_assessed=False)
     assert g.risk_of_bias(summary(risk_of_bias=("", "")), off) is None

@@ -16,7 +16,7 @@ from matplotlib.text import Annotation
 
 from evidence.claims import Claim
 from evidence.plots import albatross, card, harvest, house_style
-from evidence.plots.albatross import points
+from evidence.plots.albatross import points, skipped_text
 from evidence.plots.results import implied_smd, plain, results
 
 BASE = {"pmid": "", "condition": "GAD", "instrument": "HARS", "timepoint_weeks": np.nan,
@@ -109,7 +109,8 @@ def test_albatross_splits_by_direction_mirrors_the_unknown_and_draws_bounds_as_a
     assert by["Abel 2001"].direction == 1 and by["Baker 2003"].direction == -1
     assert by["Egan 2009"].direction is None and by["Egan 2009"].n == 111 and by["Egan 2009"].p == 0.573
     assert by["Dunn 2007"].bound
-    assert any("Cole 2005" in s and "total n not given" in s for s in skipped)
+    assert any(s.study == "Cole 2005" and "total n not given" in s.why for s in skipped)
+    assert "total n not given: Cole 2005 (1 result)" in skipped_text(skipped)
     with house_style("single"):
         fig = albatross(rows, res=res)
     ax = fig.axes[0]

@@ -226,6 +226,7 @@ def plan(effects: pd.DataFrame, *, analyses: list, mids,
             input_sha256=digest(rows), width="double",
             draw=_bind(evidence_map, rows, title="", mids=_map_mids(mids), width="double")))
     graded = set(verdicts["claim_id"]) if verdicts is not None else None
+    titles = {a.id: a.title for a in analyses}
     by_claim = verdicts.set_index("claim_id", drop=False) if verdicts is not None else None
     for claim in claims or []:
         if graded is not None and claim.id not in graded:
@@ -240,8 +241,10 @@ def plan(effects: pd.DataFrame, *, analyses: list, mids,
             caption=f"Claim {claim.id} in our words, its verdict, certainty and downgrades "
                     f"(data/derived/claims_verdicts.csv, downgrades.csv), and every result bearing on it "
                     f"({tagged}), each drawn with a mark by its result class. " + sources_caption(rows),
-            input_sha256=digest(rows, dg if dg is not None else "", repr(verdict)), width="double",
-            draw=_bind(card, claim, rows, verdict=verdict, downgrades=dg, mids=mids, res=res)))
+            input_sha256=digest(rows, dg if dg is not None else "", repr(verdict), repr(titles)),
+            width="double",
+            draw=_bind(card, claim, rows, verdict=verdict, downgrades=dg, mids=mids, res=res,
+                       titles=titles)))
         sig = _signature(rows, res) if not rows.empty and points(rows, res)[0] else None
         if sig is not None and sig in drawn_albatross:
             specs[-1].caption += f" Its P values are plotted in {drawn_albatross[sig]}."

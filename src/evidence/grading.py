@@ -350,6 +350,10 @@ def start_level(s: AnalysisSummary) -> tuple[int, str]:
     return 2, f"start low: non-randomised ({', '.join(other)})"
 
 
+ROB_PHRASE = {"low": "at low risk of bias", "high": "at high risk of bias", "unclear": "at unclear risk of bias",
+              "some concerns": "with some concerns about bias", "not assessed": "not assessed for risk of bias"}
+
+
 def risk_of_bias(s: AnalysisSummary, rules: Rules = BASE) -> Downgrade | None:
     """Not assessable from what we could read counts as serious (-1) unless switched off."""
     if not rules.rob_not_assessed:
@@ -369,7 +373,11 @@ def risk_of_bias(s: AnalysisSummary, rules: Rules = BASE) -> Downgrade | None:
     if not levels:
         return None
     counts = {v or "not assessed": s.risk_of_bias.count(v) for v in dict.fromkeys(s.risk_of_bias)}
-    listing = ", ".join(f"{c} {v}" for v, c in counts.items())
+    if len(counts) == 1:
+        (v, c), = counts.items()
+        listing = f"{c} result{'s' if c > 1 else ''} {ROB_PHRASE.get(v, v)}"
+    else:
+        listing = "results by risk of bias: " + ", ".join(f"{c} {v}" for v, c in counts.items())
     return Downgrade("risk of bias", levels, "weighted_score", f"weighted score {f2(mean)} of 2",
                      f"{listing} (weighted score {f2(mean)} of 2)")
 

@@ -54,8 +54,12 @@ def _aspects(claim, fit, studies_of_rows) -> tuple[tuple[str, ...], list[str]]:
     outcomes = set(claim.pico.get("outcomes") or [])
     if fit.spec.outcome not in outcomes:
         aspects.append("outcome")
-        why.append(f"measures {fit.spec.outcome}, claim is about "
-                   f"{', '.join(sorted(outcomes)) or 'no named outcome'}")
+        what = fit.spec.outcome.replace("_", " ")
+        if fit.spec.outcome == "other":
+            names = sorted({str(i) for i in fit.rows.get("instrument", []) if str(i) not in ("", "nan")})
+            what = "other outcomes" + (f" ({'; '.join(names)})" if names else "")
+        why.append(f"measures {what}, claim is about "
+                   f"{', '.join(sorted(o.replace('_', ' ') for o in outcomes)) or 'no named outcome'}")
     if claim.pico.get("comparator_type", "any") in INACTIVE_CLAIMS:
         rows = fit.estimable_rows if len(fit.estimable_rows) else fit.rows
         types = [str(t) for t in rows.get("comparator_type", []) if str(t) not in ("", "nan")]

@@ -38,6 +38,26 @@ FAVOURS_INT = "#1f4e79"
 FAVOURS_CTL = "#b35806"
 
 
+@dataclass(frozen=True)
+class Skipped:
+    """A result with a P that cannot be placed, and why."""
+    study: str
+    label: str
+    why: str
+
+
+def skipped_text(skipped: list[Skipped]) -> str:
+    """'no P value: Sherman 2010 (6 results); P < 0.001, total n not given: Rezaeian 2019 (8
+    results)': grouped by reason, then by study, so a long list stays a short footnote."""
+    groups: dict[str, dict[str, int]] = {}
+    for s in skipped:
+        studies = groups.setdefault(s.why, {})
+        studies[s.study] = studies.get(s.study, 0) + 1
+    return "; ".join(
+        f"{why}: " + ", ".join(f"{st} ({c} result{'s' if c > 1 else ''})" for st, c in studies.items())
+        for why, studies in groups.items())
+
+
 @dataclass
 class Point:
     label: str
@@ -47,8 +67,8 @@ class Point:
     bound: bool = False
 
 
-def points(rows: pd.DataFrame, res: pd.DataFrame | None = None) -> tuple[list[Point], list[str]]:
-    """(drawable points, 'label: why not drawn' for results with a P that cannot be placed)."""
+def points(rows: pd.DataFrame, res: pd.DataFrame | None = None) -> tuple[list[Point], list[Skipped]]:
+    """(drawable points, the results with a P that cannot be placed and why)."""
     res = results(rows) if res is None else res
     pts, skipped = [], []
     for _, r in rows.iterrows():
@@ -57,17 +77,18 @@ def points(rows: pd.DataFrame, res: pd.DataFrame | None = None) -> tuple[list[Po
         if cls not in WITH_P + ("effect", "effect_sign_unknown"):
             continue
         label = _label(r)
+        study = str(r.get("label") or r.get("study_id"))
         p = x["p"]
         if p is None or (isinstance(p, float) and math.isnan(p)):
             if cls in WITH_P:
-                skipped.append(f"{label}: no P value")
+                skipped.append(Skipped(study, label, "no P value"))
             continue
         if str(r.get("comparator_type") or "") == "none":
-            skipped.append(f"{label}: no control group (within-group P)")
+            skipped.append(Skipped(study, label, "no control group (within-group P)"))
             continue
         n = x["n_total"]
         if n is None or (isinstance(n, float) and math.isnan(n)):
-            skipped.append(f"{label}: {p_text(p, x['p_operator'] == '<')}, total n not given")
+            skipped.append(Skipped(study, label, f"{p_text(p, x['p_operator'] == '<')}, total n not given"))
             continue
         d = x["direction"]
         d = None if d is None or (isinstance(d, float) and math.isnan(d)) else int(d)
@@ -110,7 +131,7 @@ def albatross(rows: pd.DataFrame, *, width: str = "single", res: pd.DataFrame | 
     key = [m.wrap(f"{i}. {p.label}: {p_text(p.p, p.bound)}, n = {int(p.n)}"
                   + ("" if p.direction in (1, -1) else "; direction not reported, drawn on both sides"),
                   W - 10, size=small) for i, p in enumerate(pts, 1)]
-    key += [m.wrap("Not drawn: " + "; ".join(skipped) + ".", W - 10, size=small)] if skipped else []
+    key += [m.wrap("Not drawn: " + skipped_text(skipped) + ".", W - 10, size=small)] if skipped else []
     key += [m.wrap(ASSUMPTION, W - 10, size=small)]
     key_h = sum(1.25 * small * (k.count("\n") + 1) + 0.2 * small for k in key)
     plot_h = 0.62 * W

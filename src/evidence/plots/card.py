@@ -18,7 +18,7 @@ import pandas as pd
 from evidence import case
 from evidence import mids as mids_module
 from evidence.plots._layout import Column, Line, Panel, render
-from evidence.plots.albatross import ASSUMPTION, draw_axes, p_text, points
+from evidence.plots.albatross import ASSUMPTION, draw_axes, p_text, points, skipped_text
 from evidence.plots.claimplot import grade_symbols
 from evidence.plots.forestplot import (
     NAMES,
@@ -90,6 +90,37 @@ def best_estimate_text(v) -> str:
             + (f", {int(float(n))} participants" if n is not None else "")
             + (f" ({int(float(k))} {'study' if int(float(k)) == 1 else 'studies'})" if k is not None else "")
             + ".")
+
+
+def _letter(i: int) -> str:
+    """a, b, ..., z, aa, ab, ...: footnote letters that never run out."""
+    return _letter(i // 26 - 1) + chr(ord("a") + i % 26) if i >= 26 else chr(ord("a") + i)
+
+
+def downgrade_lines(downgrades: pd.DataFrame | None, titles: dict[str, str]) -> tuple[list[str], list[str]]:
+    """(header lines, footnotes) for a claim's downgrades: one header line per analysis naming
+    each domain and its levels with a footnote letter, and one footnote per distinct reason
+    (a reason shared by several analyses gets one letter), so nothing is printed twice."""
+    if downgrades is None or downgrades.empty:
+        return ["Downgrades: none."], []
+    letters: dict[tuple, str] = {}
+    uses: dict[tuple, int] = {}
+    by_analysis: dict[str, list[str]] = {}
+    for _, d in downgrades.iterrows():
+        domain, levels = str(col(d, "domain", "")), col(d, "levels", "")
+        key = (domain, str(levels), plain(col(d, "reason", "")))
+        letter = letters.setdefault(key, _letter(len(letters)))
+        uses[key] = uses.get(key, 0) + 1
+        where = str(col(d, "analysis", "") or "")
+        by_analysis.setdefault(where, []).append(f"{domain} \u2212{levels} ({letter})")
+    head = ["Downgrades (levels lost; letters point to the footnotes):"]
+    for where, items in by_analysis.items():
+        name = titles.get(where, plain(where)) if where else "Across the claim's results"
+        head.append(f"  {name}: " + ", ".join(items) + ".")
+    notes = [f"{letter}) {domain} \u2212{levels}"
+             + (f" ({uses[(domain, levels, reason)]} analyses)" if uses[(domain, levels, reason)] > 1 else "")
+             + f": {reason}." for (domain, levels, reason), letter in letters.items()]
+    return head, notes
 
 
 def missing_parts(claim, rows: pd.DataFrame) -> tuple[list[str], list[str]]:
@@ -173,9 +204,11 @@ def _n(r) -> str:
 
 
 def card(claim, rows: pd.DataFrame, *, verdict=None, downgrades: pd.DataFrame | None = None,
-         mids=(), width: str = "double", res: pd.DataFrame | None = None):
+         mids=(), width: str = "double", res: pd.DataFrame | None = None,
+         titles: dict[str, str] | None = None):
     """The claim card (Figure). ``rows``: effects rows bearing on the claim with a ``relevance``
-    column (``NOT_COMPUTED`` when the grading has not tagged them)."""
+    column (``NOT_COMPUTED`` when the grading has not tagged them); ``titles``: analysis id ->
+    title, so the card names analyses as analyses.yaml titles them, never by id."""
     rows = rows.reset_index(drop=True).copy()
     res = results(rows) if res is None else res
     if "relevance" not in rows:
@@ -184,14 +217,8 @@ def card(claim, rows: pd.DataFrame, *, verdict=None, downgrades: pd.DataFrame | 
     head = [f"Verdict: {col(verdict, 'verdict', 'not graded')}",
             f"Certainty: {grade_symbols(col(verdict, 'certainty'))}",
             f"Wording gap: {_gap(col(verdict, 'gap'), col(verdict, 'strength'))}"]
-    notes = []
-    for i, (_, d) in enumerate((downgrades if downgrades is not None else pd.DataFrame()).iterrows()):
-        letter = chr(ord("a") + i)
-        levels = col(d, "levels", "")
-        where = col(d, "analysis", "")
-        head.append(f"{letter}) {col(d, 'domain', '')} \u2212{levels}: {plain(col(d, 'reason', ''))}"
-                    + (f" [{where}]" if where else " [across the claim's results]"))
-        notes.append(f"{letter}) {col(d, 'domain', '')}: statistic {plain(col(d, 'statistic', ''))}.")
+    lines, notes = downgrade_lines(downgrades, titles or {})
+    head += lines
     head += gap_lines(claim, rows)
     head.append(best_estimate_text(verdict))
     panels = [Panel([Line("note", h) for h in head], axis=False, favours=None)]
@@ -265,7 +292,7 @@ def card(claim, rows: pd.DataFrame, *, verdict=None, downgrades: pd.DataFrame | 
                          fontweight="bold")
         strip = (150.0, draw)
     if skipped:
-        notes.append("Not placed in the strip: " + "; ".join(skipped) + ".")
+        notes.append("Not placed in the strip: " + skipped_text(skipped) + ".")
     cols = [Column("n", f"n {case.current().intervention}/\n{case.current().control}", align="center"),
             Column("result", "Result", side="right", align="left", max_frac=0.13),
             Column("effect", "Estimate\n[95% CI]", side="right", max_frac=0.15)]
