@@ -183,6 +183,21 @@ def test_relevance_attaches_what_the_claim_cites_and_what_matches_exactly():
     assert found == {"gad_anxiety_eot": "other outcome", "exact": "direct"}
 
 
+def test_an_analysis_the_claim_names_but_that_bears_on_nothing_it_claims_is_reported_left_out():
+    """C05's case: a migraine headache analysis named for a musculoskeletal pain claim is not
+    drawn on its card, and the card must say so with the reason rather than drop it silently."""
+    c = claim(analyses=("migraine", "gad_anxiety_eot"))
+    fits = {"migraine": fake_fit("migraine", condition="migraine", outcome="headache_intensity",
+                                 comparator_types=("sham",)),
+            "gad_anxiety_eot": fake_fit()}
+    kept = [r.analysis_id for r in rel_mod.for_claim(c, fits, [])]
+    assert kept == ["gad_anxiety_eot"]
+    ((aid, why),) = rel_mod.left_out(c, fits, kept)
+    assert aid == "migraine"
+    assert "trials in migraine, claim about GAD" in why and "measures headache intensity" in why
+    assert rel_mod.left_out(c, fits, ["migraine", "gad_anxiety_eot"]) == []
+
+
 def test_context_analyses_are_attached_as_context_and_never_graded():
     ctx = fake_fit("ctx", study="z2023", role="context")
     (r,) = rel_mod.for_claim(claim(sources=("other",)), {"ctx": ctx}, [])

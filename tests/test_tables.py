@@ -43,9 +43,10 @@ def spec(aid="gad_anxiety_eot", rows=("a-anx", "b-anx", "c-anx"), pool=True) -> 
 def test_effects_table_keeps_not_estimable_rows_with_their_reason():
     table = tables.effects_table(effects())
     assert list(table["study"]) == ["A 2010", "B 2012", "C 2016"]
-    assert table.loc[0, "estimate"] == 0.40 and table.loc[1, "estimate"] == 0.10
-    assert table.loc[2, "estimate"] == "" and table.loc[2, "measure"] == ""
-    assert table.loc[2, "not_estimable"] == "p_only: direction not reported"
+    assert list(table.index) == ["a-anx", "b-anx", "c-anx"]  # indexed by row id, not by position
+    assert table.loc["a-anx", "estimate"] == 0.40 and table.loc["b-anx", "estimate"] == 0.10
+    assert table.loc["c-anx", "estimate"] == "" and table.loc["c-anx", "measure"] == ""
+    assert table.loc["c-anx", "not_estimable"] == "p_only: direction not reported"
     assert list(table["n"]) == ["20/21", "30/", ""]
 
 
@@ -70,7 +71,7 @@ def test_pooled_line_single_row_nothing_estimable_and_side_by_side():
 
 def test_analyses_overview_names_unknown_ids():
     fits = fit_all(effects(), [spec()])
-    assert list(tables.analyses_overview(fits)["analysis"]) == ["gad_anxiety_eot"]
+    assert list(tables.analyses_overview(fits).index) == ["gad_anxiety_eot"]
     with pytest.raises(EvidenceError, match="nope"):
         tables.analyses_overview(fits, ["nope"])
 
@@ -124,7 +125,7 @@ def test_regrade_reproduces_the_committed_ledger():
     committed = tables.read_verdicts()
     pd.testing.assert_frame_equal(fresh, committed)
     table = tables.verdicts_table(committed, ["C09", "C01"])
-    assert list(table["claim_id"]) == ["C01", "C09"]
+    assert list(table.index) == ["C01", "C09"]
 
 
 @pytest.mark.skipif(not paths.EFFECTS.exists(), reason="effects.csv not generated")
@@ -140,7 +141,7 @@ def test_as_reported_lists_only_the_numbers_the_sheet_holds(tmp_path):
     pd.DataFrame({"row_id": ["r1", "r2"], "data_type": ["p_only", "not_reported"],
                   "p": ["0.39", ""], "n_int": ["23", ""], "diff": ["", ""]}).to_csv(path, index=False)
     out = tables.as_reported(["r2", "r1"], path)
-    assert list(out["row_id"]) == ["r2", "r1"]
+    assert list(out.index) == ["r2", "r1"]
     assert list(out["as_reported"]) == ["", "n_int=23; p=0.39"]
     with pytest.raises(EvidenceError, match="r9"):
         tables.as_reported(["r9"], path)
@@ -156,7 +157,7 @@ def test_claims_using_and_studies_table(tmp_path):
                   "design": ["RCT", "RCT"], "condition": ["GAD", "GAD"], "evidence_role": ["cited"] * 2,
                   "cited_by": ["article"] * 2, "n_randomised": ["10", ""],
                   "risk_of_bias": ["", "high"]}).to_csv(path, index=False)
-    assert list(tables.studies_table(["y", "x"], path)["study_id"]) == ["y", "x"]
+    assert list(tables.studies_table(["y", "x"], path).index) == ["y", "x"]
     with pytest.raises(EvidenceError, match="zz"):
         tables.studies_table(["zz"], path)
 
@@ -183,8 +184,29 @@ def test_against_mid_flags_from_unrounded_intervals(tmp_path):
     assert list(out["study"]) == ["A 2010", "B 2012"]  # the not-estimable row is left out
     assert list(out["CI excludes 0"]) == [True, False]
     assert list(out["CI includes MID 0.5"]) == [True, True]
-    assert out.loc[1, "ci_low"] == -0.1
+    assert out.loc["b-anx", "ci_low"] == -0.1
     path = tmp_path / "mids.csv"
     pd.DataFrame({"outcome": ["pain", "any"], "instrument": ["NRS", "any"], "measure": ["points", "SMD"],
                   "mid": ["2", "0.5"], "source": ["x", "y"], "notes": ["", ""]}).to_csv(path, index=False)
     assert tables.generic_mid(path) == 0.5
+
+
+def test_effects_table_says_what_a_row_without_an_effect_reports():
+    rows = effects()
+    rows["result_class"] = ["effect", "effect", "p_only"]
+    rows["p"], rows["p_operator"] = [0.03, np.nan, 0.39], [np.nan, "", "="]
+    table = tables.effects_table(rows)
+    assert list(table["result"]) == ["effect with CI", "effect with CI", "P only, no direction"]
+    assert list(table["P"]) == ["P = 0.03", "", "P = 0.39"]  # a NaN operator is an exact P
+    rows.loc[2, ["p", "p_operator"]] = [0.05, "<"]
+    assert tables.effects_table(rows).loc["c-anx", "P"] == "P < 0.05"
+
+
+def test_condition_studies_follow_the_sheet_and_the_review_route(tmp_path):
+    path = tmp_path / "studies.csv"
+    pd.DataFrame({"study_id": ["rev", "t1", "t2", "other", "ctx"],
+                  "condition": ["anxiety", "GAD", "GAD", "migraine", "GAD"],
+                  "cited_by": ["article", "rev", "article", "article", ""]}).to_csv(path, index=False)
+    assert tables.condition_studies("GAD", path=path) == ["rev", "t1", "t2", "ctx"]
+    assert tables.condition_studies("migraine", path=path) == ["other"]
+    assert tables.condition_studies("none", path=path) == []

@@ -232,6 +232,13 @@ def plan(effects: pd.DataFrame, *, analyses: list, mids,
         if graded is not None and claim.id not in graded:
             continue
         rows = claim_rows(claim, effects, analyses, relevance)
+        left = []
+        if relevance is not None and "analysis_id" in relevance:
+            from evidence.relevance import left_out
+
+            kept = relevance.loc[relevance["claim_id"] == claim.id, "analysis_id"]
+            left = [(titles.get(aid, aid), why) for aid, why in
+                    left_out(claim, {a.id: a for a in analyses}, kept)]
         verdict = by_claim.loc[claim.id].to_dict() if by_claim is not None else None
         dg = downgrades[downgrades["claim_id"] == claim.id] if downgrades is not None else None
         tagged = "relevance from data/derived/relevance.csv" if relevance is not None else \
@@ -241,10 +248,10 @@ def plan(effects: pd.DataFrame, *, analyses: list, mids,
             caption=f"Claim {claim.id} in our words, its verdict, certainty and downgrades "
                     f"(data/derived/claims_verdicts.csv, downgrades.csv), and every result bearing on it "
                     f"({tagged}), each drawn with a mark by its result class. " + sources_caption(rows),
-            input_sha256=digest(rows, dg if dg is not None else "", repr(verdict), repr(titles)),
+            input_sha256=digest(rows, dg if dg is not None else "", repr(verdict), repr(titles), repr(left)),
             width="double",
             draw=_bind(card, claim, rows, verdict=verdict, downgrades=dg, mids=mids, res=res,
-                       titles=titles)))
+                       titles=titles, left_out=left)))
         sig = _signature(rows, res) if not rows.empty and points(rows, res)[0] else None
         if sig is not None and sig in drawn_albatross:
             specs[-1].caption += f" Its P values are plotted in {drawn_albatross[sig]}."

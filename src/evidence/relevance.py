@@ -74,6 +74,18 @@ def _aspects(claim, fit, studies_of_rows) -> tuple[tuple[str, ...], list[str]]:
     return tuple(aspects), why
 
 
+def left_out(claim, fits: dict, kept) -> list[tuple[str, str]]:
+    """(analysis id, why) for each analysis the claim names that ``for_claim`` kept none of (it
+    measures neither the claim's population nor its outcome), so a figure can say it was left out."""
+    out = []
+    for aid in claim.analyses:
+        if aid in fits and aid not in set(kept):
+            fit = fits[aid]
+            _, why = _aspects(claim, fit, set(map(str, fit.rows.get("study_id", []))))
+            out.append((aid, "; ".join(why) or "not from the claim's sources"))
+    return out
+
+
 def tag(aspects: tuple[str, ...]) -> str:
     return ASPECT_TAG[aspects[0]] if aspects else "direct"
 

@@ -44,16 +44,30 @@ def _n_text(r) -> str:
     return f"{'' if a is None else int(a)}/{'' if b is None else int(b)}"
 
 
+def _p_text(r) -> str:
+    p = _round(r.get("p"), 4)
+    if p is None:
+        return ""
+    op = r.get("p_operator")
+    op = op.strip() if isinstance(op, str) and op.strip() else "="  # blank or NaN: an exact P
+    return f"P {op} {p:g}"
+
+
 def effects_table(rows: pd.DataFrame, digits: int = DIGITS) -> pd.DataFrame:
-    """One line per effect, in the given order: what was compared, the effect or why there is none.
+    """One line per effect (indexed by row id), in the given order: what was compared, what the
+    source reports (its result class, P) and the effect or why there is none.
 
     ``n`` is intervention/control as reported (blank where the source gives none);
     ``estimate``/``ci_low``/``ci_high`` are on the favours-intervention-positive scale.
     """
+    from evidence.plots.results import CLASSES
+
     out = []
     for _, r in rows.iterrows():
         ok = _truthy(r.get("estimable"))
+        cls = str(r.get("result_class") or "")
         out.append({
+            "row": r.get("row_id"),
             "study": r.get("label"),
             "outcome": r.get("outcome"),
             "instrument": r.get("instrument"),
@@ -66,9 +80,13 @@ def effects_table(rows: pd.DataFrame, digits: int = DIGITS) -> pd.DataFrame:
             "estimate": _round(r.get("yi"), digits) if ok else None,
             "ci_low": _round(r.get("ci_low"), digits) if ok else None,
             "ci_high": _round(r.get("ci_high"), digits) if ok else None,
+            "result": CLASSES.get(cls, cls),
+            "P": _p_text(r),
             "not_estimable": "" if ok else str(r.get("not_estimable_reason") or "reason not given"),
         })
-    table = pd.DataFrame(out)
+    table = pd.DataFrame(out, columns=["row", "study", "outcome", "instrument", "timepoint", "comparator",
+                                       "comparator_type", "design", "n", "measure", "estimate", "ci_low",
+                                       "ci_high", "result", "P", "not_estimable"]).set_index("row")
     return table.astype(object).where(table.notna(), "")
 
 
@@ -110,13 +128,26 @@ def analyses_overview(fits: dict, ids=None, digits: int = DIGITS) -> pd.DataFram
     unknown = [i for i in ids if i not in fits]
     if unknown:
         raise EvidenceError(f"analyses not fitted: {unknown} (see data/analyses.yaml)")
-    table = pd.DataFrame([pooled_line(fits[i], digits) for i in ids])
+    table = pd.DataFrame([pooled_line(fits[i], digits) for i in ids]).set_index("analysis")
     return table.astype(object).where(table.notna(), "")
 
 
 def condition_fits(fits: dict, condition: str) -> list[str]:
     """Ids of the analyses for one condition, in the order of data/analyses.yaml."""
     return [aid for aid, f in fits.items() if f.spec.condition == condition]
+
+
+def condition_studies(condition: str, fits: dict | None = None, path: Path | str | None = None) -> list[str]:
+    """Study ids for one condition, in studies.csv order: every study of that condition, every
+    study with a row in the condition's analyses, and the reviews those were reached through."""
+    path = Path(path or paths.EXTRACTION / "studies.csv")
+    studies = pd.read_csv(path, dtype=str, keep_default_na=False)
+    wanted = set(studies.loc[studies["condition"] == condition, "study_id"])
+    for aid in condition_fits(fits or {}, condition):
+        wanted |= set(fits[aid].rows["study_id"].astype(str))
+    routes = studies.loc[studies["study_id"].isin(wanted), "cited_by"]
+    wanted |= {c.strip() for v in routes for c in v.split(";") if c.strip() and c.strip() != "article"}
+    return [s for s in studies["study_id"] if s in wanted]
 
 
 def wanted_table(study_ids, path: Path | str | None = None) -> pd.DataFrame:
@@ -139,7 +170,7 @@ def studies_table(study_ids, path: Path | str | None = None) -> pd.DataFrame:
         raise EvidenceError(f"{path}: no study {missing}")
     cols = ["first_author", "year", "design", "condition", "evidence_role", "cited_by",
             "n_randomised", "risk_of_bias"]
-    return studies.loc[list(study_ids), cols].reset_index()
+    return studies.loc[list(study_ids), cols]
 
 
 # every number of an outcomes row but the timepoint, then how the row's numbers are read
@@ -158,7 +189,7 @@ def as_reported(row_ids, path: Path | str | None = None) -> pd.DataFrame:
         r = outcomes.loc[rid]
         numbers = "; ".join(f"{f}={r[f]}" for f in NUMBER_FIELDS if f in r and str(r[f]).strip())
         out.append({"row_id": rid, "data_type": r["data_type"], "as_reported": numbers})
-    return pd.DataFrame(out)
+    return pd.DataFrame(out, columns=["row_id", "data_type", "as_reported"]).set_index("row_id")
 
 
 def claims_using(analysis_ids, claims: dict | None = None) -> list[str]:
@@ -208,7 +239,7 @@ def verdicts_table(verdicts: pd.DataFrame, claim_ids=None, digits: int = 3) -> p
                 "ci_high", "n_studies", "n_participants"]].copy()
     for col in ("best_estimate", "ci_low", "ci_high"):
         out[col] = out[col].map(lambda v: _round(v, digits))
-    out = out.sort_values("claim_id").reset_index(drop=True)
+    out = out.sort_values("claim_id").set_index("claim_id")
     return out.astype(object).where(out.notna(), "")
 
 
@@ -255,6 +286,24 @@ def board_figures(effects: pd.DataFrame | None = None, verdicts: pd.DataFrame | 
                          mids=figures.load_mids(), claims=load_claims(), verdicts=verdicts,
                          **figures.optional_inputs())
     return {s.id: s for s in specs}
+
+
+def condition_figures(figures: dict, key: str, analysis_ids=(), claim_ids=()) -> list[str]:
+    """The exported figures about one condition, in reading order: its harvest plot, evidence map
+    and albatross plot, the forest plots of its analyses (only those drawn), then its claims' cards
+    and their albatross strips. ``key`` is the condition's ``figures.condition_map`` key."""
+    ids = [f"harvest_{key}", f"map_{key}", f"albatross_{key}"]
+    ids += [fid for aid in analysis_ids for fid in figures
+            if fid == f"forest_{aid}" or fid.startswith(f"forest_{aid}_")]
+    ids += [fid for cid in claim_ids for fid in (f"card_{cid}", f"albatross_{cid}")]
+    return [fid for fid in dict.fromkeys(ids) if fid in figures]
+
+
+def figure_caption(spec) -> str:
+    """Markdown for a figure's heading in a notebook: its id, title and caption (sources left to
+    the tables, which list them per row)."""
+    caption = spec.caption.split(" Sources:")[0].strip()
+    return f"**{spec.title}** (`figures/{spec.id}.png`). {caption}"
 
 
 def draw(spec):
@@ -310,12 +359,12 @@ def against_mid(rows: pd.DataFrame, mid: float, digits: int = DIGITS) -> pd.Data
     out = []
     for _, r in usable.iterrows():
         lo, hi = float(r["ci_low"]), float(r["ci_high"])
-        out.append({"study": r.get("label"), "outcome": r.get("outcome"),
+        out.append({"row": r.get("row_id"), "study": r.get("label"), "outcome": r.get("outcome"),
                     "measure": r.get("measure"), "estimate": _round(r["yi"], digits),
                     "ci_low": _round(lo, digits), "ci_high": _round(hi, digits),
                     "CI excludes 0": bool(lo > 0 or hi < 0),
                     f"CI includes MID {mid:g}": bool(lo < mid < hi)})
-    return pd.DataFrame(out)
+    return pd.DataFrame(out).set_index("row") if out else pd.DataFrame(out)
 
 
 def generic_mid(path: Path | str | None = None) -> float:

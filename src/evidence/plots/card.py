@@ -205,10 +205,12 @@ def _n(r) -> str:
 
 def card(claim, rows: pd.DataFrame, *, verdict=None, downgrades: pd.DataFrame | None = None,
          mids=(), width: str = "double", res: pd.DataFrame | None = None,
-         titles: dict[str, str] | None = None):
+         titles: dict[str, str] | None = None, left_out=()):
     """The claim card (Figure). ``rows``: effects rows bearing on the claim with a ``relevance``
     column (``NOT_COMPUTED`` when the grading has not tagged them); ``titles``: analysis id ->
-    title, so the card names analyses as analyses.yaml titles them, never by id."""
+    title, so the card names analyses as analyses.yaml titles them, never by id; ``left_out``:
+    (title, why) of analyses named for the claim that bear on neither its population nor its
+    outcome, which the card says it does not draw."""
     rows = rows.reset_index(drop=True).copy()
     res = results(rows) if res is None else res
     if "relevance" not in rows:
@@ -220,6 +222,7 @@ def card(claim, rows: pd.DataFrame, *, verdict=None, downgrades: pd.DataFrame | 
     lines, notes = downgrade_lines(downgrades, titles or {})
     head += lines
     head += gap_lines(claim, rows)
+    head += [f"Named for this claim but not drawn: {t} ({why})." for t, why in left_out]
     head.append(best_estimate_text(verdict))
     panels = [Panel([Line("note", h) for h in head], axis=False, favours=None)]
     # the albatross strip: results with a P but no effect
