@@ -241,3 +241,24 @@ def test_computed_cis_say_they_are_computed(built):
     assert num(computed, "ci_low") == pytest.approx(3.0 - 1.959963984540054 * 1.2, abs=1e-12)
     assert rows["alpha-nr"]["ci_computed"] == ""  # no effect, no CI
     assert "(2*1.959964)" in given["derived"]
+
+
+def test_rows_without_an_effect_keep_what_they_report_for_the_figures():
+    """A sign-unknown difference keeps its value and CI as printed (figures draw it mirrored);
+    an estimate without CI keeps its value signed to favour the intervention; others nothing."""
+    from evidence.effects.build import reported
+    from evidence.effects.calculators import Z95  # qnorm(0.975), as the effects step uses
+
+    base = {"data_type": "mean_diff_ci", "diff": 0.07, "diff_ci_low": -0.23, "diff_ci_high": 0.37,
+            "diff_se": None, "estimate": None, "estimate_ci_low": None, "estimate_ci_high": None,
+            "diff_direction": "", "scale_direction": "higher_worse"}
+    assert reported(base, "effect_sign_unknown") == (0.07, -0.23, 0.37)
+    se_only = dict(base, diff_ci_low=None, diff_ci_high=None, diff_se=0.1)
+    v, lo, hi = reported(se_only, "effect_sign_unknown")
+    assert v == 0.07 and abs(lo - (0.07 - Z95 * 0.1)) < 1e-12 and abs(hi - (0.07 + Z95 * 0.1)) < 1e-12
+    pooled = dict(base, data_type="pooled_smd_ci", diff=None, diff_ci_low=None, diff_ci_high=None,
+                  estimate=-0.55, diff_direction="int_minus_ctl")
+    assert reported(pooled, "estimate_only") == (0.55, None, None)  # lower is better: flipped
+    assert reported(dict(pooled, scale_direction="higher_better"), "estimate_only") == (-0.55, None, None)
+    assert reported(base, "effect") == (None, None, None)
+    assert reported(base, "p_only") == (None, None, None)

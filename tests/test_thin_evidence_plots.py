@@ -210,3 +210,17 @@ def test_new_kinds_look_like_the_baseline(name, tmp_path):
 
     width, draw = _new_baselines()[name]
     assert_like_baseline(name, width, draw, tmp_path)
+
+
+def test_a_sign_unknown_interval_is_drawn_from_effects_csv_alone():
+    """The figures read what a sign-unknown row reports from effects.csv's reported_* columns,
+    not from the extraction sheet or the reason's wording."""
+    from evidence.plots.results import results
+
+    frame = pd.DataFrame([{"row_id": "k1", "result_class": "effect_sign_unknown", "yi": np.nan,
+                           "ci_low": np.nan, "ci_high": np.nan, "se": np.nan, "measure": "MD",
+                           "reported_value": 0.07, "reported_ci_low": -0.23, "reported_ci_high": 0.37,
+                           "not_estimable_reason": "sign unknown", "direction": np.nan,
+                           "n_int": np.nan, "n_ctl": np.nan}])
+    x = results(frame).loc["k1"]
+    assert (x["est"], x["lo"], x["hi"]) == (0.07, -0.23, 0.37) and x["direction"] is None

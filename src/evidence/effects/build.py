@@ -25,7 +25,8 @@ COLUMNS = ("row_id", "study_id", "pmid", "condition", "outcome", "instrument", "
            "se", "ci_low", "ci_high", "n_int", "n_ctl", "favours_int_positive",
            "evidence_role", "source", "derived", "estimable", "not_estimable_reason", "label",
            "risk_of_bias", "k_studies", "i2", "data_type", "result_class", "direction", "p",
-           "p_operator", "n_total", "smd_implied_low", "smd_implied_high", "ci_computed")
+           "p_operator", "n_total", "smd_implied_low", "smd_implied_high", "ci_computed",
+           "reported_value", "reported_ci_low", "reported_ci_high")
 ARM_TYPES = ("arm_mean_sd", "arm_change_sd", "arm_change_se", "arm_change_ci")
 SMD_FORMULAS = {"SMD": (calc.smd, "Hedges' g, metafor exact J"),
                 "SMD_RevMan": (calc.smd_revman, "Hedges' g, RevMan 5 formulas")}
@@ -363,6 +364,26 @@ def _fmt(value) -> str:
     return str(value)
 
 
+def reported(row, result_class: str) -> tuple:
+    """(value, ci_low, ci_high) a row without an effect still reports, for drawing it: for
+    ``effect_sign_unknown`` the difference and its CI as printed (which arm they favour is unknown,
+    so figures draw them mirrored); for ``estimate_only`` the estimate signed to favour the
+    intervention (no CI). Blank for every other class."""
+    if result_class not in ("effect_sign_unknown", "estimate_only"):
+        return None, None, None
+    md = row["data_type"].startswith("mean_diff")
+    value = row["diff"] if md else row["estimate"]
+    lo, hi = (row["diff_ci_low"], row["diff_ci_high"]) if md else (row["estimate_ci_low"],
+                                                                     row["estimate_ci_high"])
+    if result_class == "effect_sign_unknown" and lo is None and row.get("diff_se") is not None:
+        lo, hi = value - calc.Z95 * row["diff_se"], value + calc.Z95 * row["diff_se"]
+    if result_class == "estimate_only":
+        if row["diff_direction"]:
+            value = _favour(_oriented(value, row["diff_direction"]), row, [])
+        return value, None, None
+    return value, lo, hi
+
+
 def effect_rows(studies, outcomes, smd_measure: str = "SMD", split_shared: bool = True):
     """Effects rows (dicts in COLUMNS order), sorted by study_id then row_id."""
     by_id = {s["study_id"]: s for s in studies.rows}
@@ -400,6 +421,8 @@ def effect_rows(studies, outcomes, smd_measure: str = "SMD", split_shared: bool 
             "risk_of_bias": study["risk_of_bias"], "k_studies": row["k_studies"],
             "i2": row["i2"], "data_type": row["data_type"], **cls,
             "ci_computed": computed if se is not None else None,
+            **dict(zip(("reported_value", "reported_ci_low", "reported_ci_high"),
+                       reported(row, cls["result_class"]), strict=True)),
         })
     out.sort(key=lambda r: (r["study_id"], r["row_id"]))
     return out

@@ -97,6 +97,8 @@ def _record(r, extra) -> dict:
         est, lo, hi = _num(r.get("yi")), _num(r.get("ci_low")), _num(r.get("ci_high"))
         if cls == "effect" and lo is None and _num(r.get("se")) is not None and est is not None:
             lo, hi = est - 1.959964 * float(r["se"]), est + 1.959964 * float(r["se"])
+        if est is None and "reported_value" in r:  # what effects.csv says the row reports
+            est, lo, hi = (_num(r.get(k)) for k in ("reported_value", "reported_ci_low", "reported_ci_high"))
         if est is None:  # legacy: the reported number kept in the sheet or the wording
             est, lo, hi = _legacy_value(r, extra)
     se = _num(r.get("se")) if cls == "effect" else None
