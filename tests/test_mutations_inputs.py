@@ -32,7 +32,7 @@ import pytest
 from evidence import cli
 
 REPO = Path(__file__).resolve().parents[1]
-DERIVED = ("effects.csv", "analyses.csv", "claims_verdicts.csv", "downgrades.csv")
+DERIVED = ("effects.csv", "analyses.csv", "claims_verdicts.csv", "downgrades.csv", "risk_of_bias.csv")
 STEPS = ("extract", "analyse", "grade")
 REJECTED, SAME, NOT_ESTIMABLE, NEUTRALISED = "rejected", "same", "not estimable", "neutralised"
 FORMULA = re.compile(r"[=+\-@][A-Za-z(]")
@@ -40,6 +40,7 @@ FORMULA = re.compile(r"[=+\-@][A-Za-z(]")
 STUDIES, OUTCOMES, WANTED = ("data/extraction/studies.csv", "data/extraction/outcomes.csv",
                              "data/extraction/wanted.csv")
 CLAIMS, ANALYSES, MIDS, TOML = "data/claims.yaml", "data/analyses.yaml", "data/mids.csv", "evidence.toml"
+ROB = "data/extraction/risk_of_bias.csv"
 
 PAIN = "li2014-pain-eot-pooled-ge5wk"  # a pooled SMD with its CI: the headline of C01 and C08
 ARMS = "wilkie2000-pain-2wk-vs-usualcare"  # an estimable arm_mean_sd row with n per arm
@@ -424,6 +425,13 @@ CASES = [
     rej("wanted-outcome-unknown", WANTED, cell(WANTED, "yuan2013", first=True, outcome="pian"), "outcome"),
     rej("wanted-needed-blank", WANTED, cell(WANTED, "yuan2013", first=True, needed=""), "needed"),
     rej("wanted-short-row", WANTED, row_cells(WANTED, "yuan2013", lambda c: c[:-1]), "status"),
+    # ---- risk_of_bias.csv (evidence.rob): checked before extract writes anything
+    rej("rob-study-unknown", ROB, cell(ROB, "wilkie2000", first=True, study_id="nobody2000"), "study_id"),
+    rej("rob-domain-unknown", ROB, cell(ROB, "jane2011", first=True, domain="blinding"), "domain"),
+    rej("rob-judgement-unknown", ROB, cell(ROB, "jane2011", first=True, judgement="moderate"), "judgement"),
+    rej("rob-source-blank", ROB, cell(ROB, "jane2011", first=True, source=""), "source"),
+    rej("rob-overall-better-than-domains", STUDIES, cell(STUDIES, "wilkie2000", risk_of_bias="low"),
+        "risk_of_bias"),
     rej("wanted-long-row", WANTED, row_cells(WANTED, "yuan2013", lambda c: [*c, "x"]), one_past_last(WANTED)),
     rej("wanted-not-utf8", WANTED, raw_bytes(WANTED, "yuan2013", "searched", b"\xc3("), "searched"),
     rej("wanted-huge-cell", WANTED, cell(WANTED, "yuan2013", first=True, searched=LONG), "searched"),

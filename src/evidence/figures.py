@@ -167,7 +167,7 @@ def plan(effects: pd.DataFrame, *, analyses: list, mids,
          claims: list | None = None, verdicts: pd.DataFrame | None = None,
          meta_extras: bool = True, downgrades: pd.DataFrame | None = None,
          relevance: pd.DataFrame | None = None, wanted: pd.DataFrame | None = None,
-         sensitivity: pd.DataFrame | None = None) -> list[FigureSpec]:
+         sensitivity: pd.DataFrame | None = None, rob: pd.DataFrame | None = None) -> list[FigureSpec]:
     """Every figure the data call for, in a fixed order: forests (only where an effect is drawable)
     and funnels, then per condition its harvest, albatross and evidence map, then per graded claim
     its card and albatross plot, then the claims summary."""
@@ -191,11 +191,14 @@ def plan(effects: pd.DataFrame, *, analyses: list, mids,
                    + sources_caption(a.rows))
         # per-arm event columns and risk of bias do not fit one journal column: such forests get two
         width = "double" if "events_int" in a.rows and a.rows["events_int"].notna().any() else "single"
+        a_rob = _rob_rows(rob, a.rows)  # risk-of-bias domain rows of the analysis' studies
+        caption += _rob_caption(a_rob, a.rows)
         specs.append(FigureSpec(
             id=f"forest_{a.id}", title=f"Forest plot: {a.title}", caption=caption,
-            input_sha256=digest(a.rows, _result_text(a.result)), width=width,
+            input_sha256=digest(a.rows, _result_text(a.result), *([a_rob] if a_rob is not None else [])),
+            width=width,
             draw=_bind(forest, a.rows, a.result, measure=a.measure, mid=mid, width=width,
-                       mid_source=mid_src, xlim=xlims.get(_sibling_key(a)))))
+                       mid_source=mid_src, xlim=xlims.get(_sibling_key(a)), rob=a_rob)))
         if meta_extras and a.result is not None and int(a.result.k) >= MIN_FUNNEL_K:
             specs.append(_funnel_spec(a))
     for cm in condition_maps():
@@ -272,6 +275,24 @@ def plan(effects: pd.DataFrame, *, analyses: list, mids,
             input_sha256=digest(verdicts, sensitivity if sensitivity is not None else ""), width="double",
             draw=_bind(claim_summary, verdicts, width="double", sensitivity=sensitivity)))
     return specs
+
+
+def _rob_rows(rob: pd.DataFrame | None, rows: pd.DataFrame) -> pd.DataFrame | None:
+    """The risk-of-bias domain rows of the studies in ``rows`` (None when there are none)."""
+    if rob is None or "study_id" not in rows:
+        return None
+    sub = rob[rob["study_id"].isin(set(rows["study_id"].dropna().astype(str)))]
+    return sub.reset_index(drop=True) if len(sub) else None
+
+
+def _rob_caption(rob: pd.DataFrame | None, rows: pd.DataFrame) -> str:
+    """Where the risk-of-bias marks come from, study by study (by label, as in the sources)."""
+    if rob is None:
+        return " Risk of bias: no domain judgements recorded for these studies (not assessed)."
+    labels = dict(zip(rows["study_id"], rows.get("label", rows["study_id"]), strict=True))
+    return (" Risk of bias per domain (data/derived/risk_of_bias.csv): "
+            + "; ".join(f"{labels.get(sid, sid)}: {g['assessed_by_label'].iloc[0]}, {g['source'].iloc[0]}"
+                        for sid, g in rob.groupby("study_id", sort=True)) + ".")
 
 
 def _signature(rows: pd.DataFrame, res) -> tuple:
@@ -446,11 +467,18 @@ def read_effects(path: Path) -> pd.DataFrame:
 
 
 def optional_inputs() -> dict:
-    """downgrades.csv, relevance.csv, verdict_sensitivity.csv (derived) and wanted.csv, where they exist."""
+    """downgrades.csv, relevance.csv, verdict_sensitivity.csv, risk_of_bias.csv (derived) and wanted.csv,
+    where they exist."""
     files = {"downgrades": paths.DERIVED / "downgrades.csv", "relevance": paths.DERIVED / "relevance.csv",
              "sensitivity": paths.DERIVED / "verdict_sensitivity.csv",
              "wanted": paths.EXTRACTION / "wanted.csv"}
-    return {k: pd.read_csv(p) for k, p in files.items() if p.exists()}
+    from evidence import rob
+
+    found = {k: pd.read_csv(p) for k, p in files.items() if p.exists()}
+    judgements = rob.read_derived(paths.DERIVED / rob.FILE)
+    if judgements is not None:
+        found["rob"] = judgements
+    return found
 
 
 def run(args: argparse.Namespace) -> int:

@@ -14,7 +14,7 @@ import math
 import re
 from pathlib import Path
 
-from evidence import atomic, case, cells
+from evidence import atomic, case, cells, rob
 from evidence.effects import calculators as calc
 from evidence.effects import classes
 from evidence.effects.schema import load_sheets
@@ -440,10 +440,14 @@ def to_csv(rows) -> str:
 
 def build_effects(extraction_dir, out_path, smd_measure: str = "SMD",
                   split_shared: bool = True) -> list[dict]:
-    """Validate the sheets in ``extraction_dir`` and write the effects CSV to ``out_path``."""
+    """Validate the sheets in ``extraction_dir`` and write the effects CSV to ``out_path`` and the
+    checked risk-of-bias domain rows (``evidence.rob``) beside it."""
     studies, outcomes = load_sheets(Path(extraction_dir))
+    judgements = rob.load(Path(extraction_dir) / rob.FILE, studies)  # checked before anything is written
     rows = effect_rows(studies, outcomes, smd_measure, split_shared)
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     atomic.write_text(out_path, to_csv(rows))
+    rob.write(judgements, out_path.parent / rob.FILE,
+              {s["study_id"]: label(s["first_author"], s["year"], s["study_id"]) for s in studies.rows})
     return rows

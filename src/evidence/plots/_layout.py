@@ -16,6 +16,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import RendererAgg
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
+from matplotlib.lines import Line2D
 from matplotlib.patches import Polygon, Rectangle
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
@@ -35,6 +36,20 @@ class Column:
     side: str = "left"  # left or right of the plot panel
     max_frac: float | None = None  # wrap cells wider than this fraction of the figure width
     clear: bool = False  # a right column text rows' messages never cover (e.g. risk of bias)
+    marks: tuple = ()  # labels of a row of marks (risk-of-bias domains), printed under the header
+
+
+@dataclass(frozen=True)
+class Mark:
+    """One mark of a marks column: a disc (face, edge) with a white glyph (a matplotlib marker)."""
+
+    face: str
+    edge: str
+    glyph: str = ""
+
+
+MARK_PITCH = 1.3  # distance between the centres of two marks, in font sizes
+MARK_SIZE = 1.05  # disc diameter, in font sizes
 
 
 @dataclass
@@ -53,6 +68,7 @@ class Line:
     bold: bool = False
     color: str = INK
     cell_colors: dict = field(default_factory=dict)  # column key -> colour (grey "not assessed")
+    cell_marks: dict = field(default_factory=dict)  # column key -> tuple of Mark (a marks column)
     sides: tuple = (1,)  # mirror / arrow / implied: (1, -1) draws the mark on both sides of the null
 
 
@@ -232,7 +248,8 @@ def render(panels: list[Panel], columns: list[Column], width: str = "single", ti
 
     def col_width(col):
         cells = [ln.cells.get(col.key, "") for ln in all_lines]
-        return max([m.width(col.header, bold=True)] + [m.width(c) for c in cells if c])
+        marks = [len(col.marks) * MARK_PITCH * fs] if col.marks else []
+        return max([m.width(col.header, bold=True)] + marks + [m.width(c) for c in cells if c])
 
     left_w = [col_width(c) for c in left]
     right_w = [col_width(c) for c in right]
@@ -279,7 +296,7 @@ def render(panels: list[Panel], columns: list[Column], width: str = "single", ti
             ln._msg = m.wrap(ln.message, message_w) if ln.message else ""
     foot = [m.wrap(f, note_w, size=max(fs - 1, MIN_PT)) for f in (footnotes or []) if f]
 
-    header_lines = max([c.header.count("\n") + 1 for c in columns] + [1])
+    header_lines = max([c.header.count("\n") + 1 + bool(c.marks) for c in columns] + [1])
     y = MARGIN
     title_txt = m.wrap(title, note_w, bold=True, size=fs + 0.5) if title else ""
     plan = []  # (kind, payload, y_top, height)
@@ -338,8 +355,13 @@ def render(panels: list[Panel], columns: list[Column], width: str = "single", ti
             yb = ytop + h - 0.35 * fs
             put(label_x, yb, label_header, fontweight="bold", va="baseline")
             for c, xc in zip(left + right, left_x + right_x, strict=True):
-                put(xc, yb, c.header, fontweight="bold", ha=c.align, va="baseline",
-                    multialignment=c.align)
+                # a marks column: its header a line up, each mark's label under it
+                put(xc, yb - (1.22 * fs if c.marks else 0), c.header, fontweight="bold", ha=c.align,
+                    va="baseline", multialignment=c.align)
+                for label, xm in zip(c.marks, _mark_xs(c, xc, fs), strict=True):
+                    if label:
+                        put(xm, yb, label, ha="center", va="baseline",
+                            fontsize=max(fs - 0.5, MIN_PT))
 
     for panel, top, bottom, rows in axes_plan:
         if not panel.axis:
@@ -421,6 +443,8 @@ def _draw_line(fig, ax, put, ln, ytop, h, H, fs, label_x, left, left_x, right, r
         if text:
             put(xc, yc, text, ha=c.align, fontweight=weight if ln.kind == "diamond" else "normal",
                 color=ln.cell_colors.get(c.key, INK))
+        elif c.marks and ln.cell_marks.get(c.key):
+            _draw_marks(fig, ln.cell_marks[c.key], _mark_xs(c, xc, fs), yd, fs)
     if ln.kind == "text" and ln._msg:
         put(plot_x0, yc, ln._msg, color=GREY, style="italic", bbox=WHITE_BOX, zorder=6)
     if ax is None or ln.lo is None or ln.hi is None or not (np.isfinite(ln.lo) and np.isfinite(ln.hi)):
@@ -451,6 +475,26 @@ def _draw_line(fig, ax, put, ln, ytop, h, H, fs, label_x, left, left_x, right, r
     for xv, clipped, mk in ((xlim[0], ln.lo < xlim[0], "<"), (xlim[1], ln.hi > xlim[1], ">")):
         if clipped:
             ax.plot([xv], [yd], marker=mk, markersize=3.2, color=INK, zorder=5, clip_on=False)
+
+
+def _mark_xs(col: Column, xc: float, fs: float) -> list[float]:
+    """x (points) of each mark of a marks column drawn at ``xc`` (its anchor for ``col.align``)."""
+    span = len(col.marks) * MARK_PITCH * fs
+    x0 = xc - span if col.align == "right" else xc - span / 2 if col.align == "center" else xc
+    return [x0 + (i + 0.5) * MARK_PITCH * fs for i in range(len(col.marks))]
+
+
+def _draw_marks(fig, marks, xs, yd, fs):
+    """Discs with white glyphs at (xs in points, yd in figure inches): the same in PNG, SVG, PDF."""
+    pt = fig.dpi_scale_trans
+    for mark, xp in zip(marks, xs, strict=True):
+        if mark is None:
+            continue
+        fig.add_artist(Line2D([xp / 72], [yd], transform=pt, marker="o", ms=MARK_SIZE * fs,
+                              mfc=mark.face, mec=mark.edge, mew=0.6, ls="none", zorder=5))
+        if mark.glyph:
+            fig.add_artist(Line2D([xp / 72], [yd], transform=pt, marker=mark.glyph, ms=0.55 * fs,
+                                  mfc="white", mec="white", mew=0.9, ls="none", zorder=6))
 
 
 def _draw_special(ax, ln, yd, xlim):

@@ -15,7 +15,7 @@ import pandas as pd
 
 from evidence import case, vocabulary
 from evidence.errors import EvidenceError
-from evidence.plots._layout import Column, Line, Panel, render
+from evidence.plots._layout import Column, Line, Mark, Panel, render
 from evidence.plots.results import _num, plain, results
 from evidence.plots.style import GREY
 
@@ -32,6 +32,12 @@ METHODS = {"REML": "REML", "DL": "DerSimonian-Laird", "PM": "Paule-Mandel", "ML"
 DAGGER, DDAGGER = "\u2020", "\u2021"
 NOT_ASSESSED_SHORT = "\u2013"
 ROB_SHORT = {"low": "L", "some concerns": "S", "high": "H", "unclear": "U", "not assessed": NOT_ASSESSED_SHORT}
+# a risk-of-bias judgement as a mark: colour (Okabe-Ito) and glyph, so it reads without colour too
+JUDGEMENT_MARKS = {"low": Mark("#009E73", "#009E73", "+"), "unclear": Mark("#E69F00", "#E69F00", "$?$"),
+                   "some concerns": Mark("#E69F00", "#E69F00", "_"), "high": Mark("#D55E00", "#D55E00", "x")}
+JUDGEMENT_SYMBOLS = {"low": "+", "unclear": "?", "some concerns": "\u2212", "high": "\u00d7"}
+UNJUDGED_MARK = Mark("white", GREY)  # a domain the source does not show for an assessed study
+OVERALL = "All"
 COMPUTED = "*"  # a CI computed here, not as printed by the source
 COMPUTED_NOTE = "* 95% CI computed here from the reported numbers, not as printed by the source."
 
@@ -173,8 +179,62 @@ def _weights_for(rows: pd.DataFrame, result) -> dict:
     return dict(zip(est_idx, w, strict=True))
 
 
-def study_lines(rows: pd.DataFrame, measure: str, weights: dict, arm_columns: list[str]) -> tuple:
-    """One Line per row; not-estimable rows become text lines. Returns (lines, flagged rows)."""
+def rob_domains(rows: pd.DataFrame, rob: pd.DataFrame | None) -> list[tuple[str, str]]:
+    """(tool, domain) pairs judged for any study of ``rows``, tool by tool in each tool's order."""
+    from evidence.rob import TOOLS
+
+    if rob is None or rob.empty or "study_id" not in rows:
+        return []
+    sub = rob[rob["study_id"].isin(set(rows["study_id"].dropna().astype(str)))]
+    pairs = set(zip(sub["tool"], sub["domain"], strict=True))
+    return [(t, d) for t, tool in TOOLS.items() for d in tool.domains if (t, d) in pairs]
+
+
+def rob_marks(r, rob: pd.DataFrame | None, domains: list[tuple[str, str]]) -> tuple | None:
+    """A row's marks for ``domains`` then its overall judgement; None when nothing is judged."""
+    from evidence.rob import domain_marks
+
+    judged = domain_marks(rob, str(r.get("study_id") or ""))
+    overall = str(r.get("risk_of_bias") or "").strip()
+    overall = "" if overall.lower() == "nan" else overall
+    if not judged and not overall:
+        return None
+    return tuple(JUDGEMENT_MARKS.get(judged.get(d), UNJUDGED_MARK) for d in domains) + (
+        None, JUDGEMENT_MARKS.get(overall, UNJUDGED_MARK))  # a gap, then the overall judgement
+
+
+def rob_legend(rows: pd.DataFrame, rob: pd.DataFrame, domains: list[tuple[str, str]], lines) -> str:
+    """The marks column's key: tool, who judged, the numbered domains, the symbols used."""
+    from evidence.rob import EXTRA_DOMAINS, TOOLS
+
+    ids = set(rows["study_id"].dropna().astype(str))
+    sub = rob[rob["study_id"].isin(ids)]
+    parts = []
+    for t in dict.fromkeys(tool for tool, _ in domains):
+        by = sub.loc[sub["tool"] == t]
+        who = list(dict.fromkeys(by.get("assessed_by_label", by["assessed_by"])))
+        nums = [f"{i + 1} {d}" + (" (added by the review)" if d in EXTRA_DOMAINS else "")
+                for i, (tt, d) in enumerate(domains) if tt == t]
+        name = "Cochrane risk-of-bias tool, version 1" if t == "RoB 1" else "Cochrane RoB 2 tool"
+        parts.append(f"{name} ({t}; {TOOLS[t].reference.split(' (')[0]}), domains as judged by "
+                     f"{' and '.join(who)}: " + ", ".join(nums))
+    used = [j for j in JUDGEMENT_SYMBOLS if any(m is JUDGEMENT_MARKS[j] for ln in lines
+                                                 for m in ln.cell_marks.get("rob", ()))]
+    keys = ", ".join(f"{JUDGEMENT_SYMBOLS[j]} {j}" for j in used)
+    grey = any(UNJUDGED_MARK in ln.cell_marks.get("rob", ()) for ln in lines)
+    text = "Risk of bias: " + "; ".join(parts) + f"; {OVERALL}, the overall judgement used in grading. "
+    text += (keys + ("; grey ring: not judged in the source read" if grey else "")
+             + ("; grey \u201cnot assessed\u201d: no judgement found for the study"
+                if any(ln.cells.get("rob") == "not assessed" for ln in lines) else "") + ".")
+    return text
+
+
+def study_lines(rows: pd.DataFrame, measure: str, weights: dict, arm_columns: list[str], *,
+                rob_sheet: pd.DataFrame | None = None, domains: list | None = None) -> tuple:
+    """One Line per row; not-estimable rows become text lines. Returns (lines, flagged rows).
+
+    With ``domains`` (``rob_domains``), a row's risk of bias is a tuple of marks (``rob_marks``)
+    in ``cell_marks["rob"]``; without, the text of its overall judgement in ``cells["rob"]``."""
     lines, flagged = [], []
     wmax = max(weights.values(), default=0) or None
     for i, (_, r) in enumerate(rows.iterrows()):
@@ -189,15 +249,20 @@ def study_lines(rows: pd.DataFrame, measure: str, weights: dict, arm_columns: li
         rob = "" if rob.lower() == "nan" else rob
         cells["rob"] = rob or "not assessed"
         colors = {} if rob else {"rob": GREY}
+        cell_marks = {}
+        if domains:
+            row_marks = rob_marks(r, rob_sheet, domains)
+            if row_marks is not None:
+                cells["rob"], cell_marks, colors = "", {"rob": row_marks}, {}
         if not as_bool(r.get("estimable", True)):
             point = estimate_only(r, measure)
             if point is not None:  # a value without CI on this scale: an open circle, no whiskers
                 cells["effect"] = f"{fmt(point)} (no CI)"
                 lines.append(Line("point", label + mark, cells, est=point, lo=point, hi=point,
-                                  cell_colors=colors))
+                                  cell_colors=colors, cell_marks=cell_marks))
                 continue
             lines.append(Line("text", label + mark, cells, message=no_effect_message(r),
-                              cell_colors=colors))
+                              cell_colors=colors, cell_marks=cell_marks))
             continue
         est, lo, hi = (_display(r.get(k), measure) for k in ("yi", "ci_low", "ci_high"))
         if lo is None and _num(r.get("se")) is not None and est is not None:
@@ -211,10 +276,10 @@ def study_lines(rows: pd.DataFrame, measure: str, weights: dict, arm_columns: li
         size = (weights[i] / wmax) if (wmax and i in weights) else _fallback_size(r)
         if str(r.get("design", "")) in POOLED_DESIGNS:
             lines.append(Line("diamond", pooled_label(label, r.get("k_studies")) + mark + "\n"
-                              + review_stats(r), cells, est=est, lo=lo, hi=hi, cell_colors=colors))
+                              + review_stats(r), cells, est=est, lo=lo, hi=hi, cell_colors=colors, cell_marks=cell_marks))
             continue
         lines.append(Line("study", label + mark, cells, est=est, lo=lo, hi=hi, size=size,
-                          open=bool(mark), cell_colors=colors))
+                          open=bool(mark), cell_colors=colors, cell_marks=cell_marks))
     return lines, flagged
 
 
@@ -364,7 +429,7 @@ def forest(rows: pd.DataFrame, result=None, *, measure: str | None = None, commo
            by: str | None = None, subgroups=None, mid: float | None = None, mid_source: str = "",
            xlim: tuple | None = None, title: str = "", width: str = "single",
            show_sources: bool | str = "auto", favours: tuple | None | str = "case",
-           pooled_label: str | None = None):
+           pooled_label: str | None = None, rob: pd.DataFrame | None = None):
     """Forest plot of effects rows with their pooled result.
 
     rows: effects.csv rows (label, yi, ci_low, ci_high, n_int, n_ctl,
@@ -373,7 +438,9 @@ def forest(rows: pd.DataFrame, result=None, *, measure: str | None = None, commo
     diamond). common: an equal-effects MetaResult drawn as a second diamond.
     by + subgroups: a column of rows and a SubgroupResult, giving subgroup
     diamonds and the test for subgroup differences. mid: minimal important
-    difference on the plotted scale (band drawn at +/- mid).
+    difference on the plotted scale (band drawn at +/- mid). rob: risk-of-bias domain rows
+    (``evidence.rob.read_derived``): where a study of ``rows`` has some, the risk-of-bias column
+    is a row of marks, one per domain judged and one for the overall judgement, grey where none.
     """
     if rows is None or len(rows) == 0:
         raise EvidenceError("forest: no rows to plot")
@@ -381,6 +448,8 @@ def forest(rows: pd.DataFrame, result=None, *, measure: str | None = None, commo
     measure = _measure_of(rows, measure)
     weights = _weights_for(rows, result)
     arm_cols = _arm_columns(rows, width)
+    domains = rob_domains(rows, rob)
+    judged = {"rob_sheet": rob, "domains": domains}
     flagged_all, lines = [], []
     if by is not None:
         if by not in rows:
@@ -388,7 +457,7 @@ def forest(rows: pd.DataFrame, result=None, *, measure: str | None = None, commo
         for group, sub in rows.groupby(by, sort=False):
             pos = list(sub.index)
             sub_w = {j: weights[p] for j, p in enumerate(pos) if p in weights}
-            sl, flagged = study_lines(sub.reset_index(drop=True), measure, sub_w, arm_cols)
+            sl, flagged = study_lines(sub.reset_index(drop=True), measure, sub_w, arm_cols, **judged)
             flagged_all += flagged
             lines.append(Line("header", str(group)))
             lines += sl
@@ -400,7 +469,7 @@ def forest(rows: pd.DataFrame, result=None, *, measure: str | None = None, commo
                 lines += dl
                 lines.append(Line("note", heterogeneity_text(res)))
     else:
-        lines, flagged_all = study_lines(rows, measure, weights, arm_cols)
+        lines, flagged_all = study_lines(rows, measure, weights, arm_cols, **judged)
     if result is not None and int(result.k) >= 2:
         lines += pooled_lines(result, measure, pooled_label or model_label(result))
         if common is not None:
@@ -421,12 +490,16 @@ def forest(rows: pd.DataFrame, result=None, *, measure: str | None = None, commo
         cols = [Column("n_int", f"{case.current().intervention.capitalize()}\nn"),
                 Column("n_ctl", f"{case.current().control.capitalize()}\nn")] + arm_cols
     cols.append(Column("effect", f"{name}\n[95% CI]", side="right"))
-    if width == "single":  # a narrow column: one letter per judgement, spelled out in a footnote
-        for ln in lines:
-            if ln.cells.get("rob"):
-                ln.cells["rob"] = ROB_SHORT.get(ln.cells["rob"].lower(), ln.cells["rob"][:1].upper())
-    cols.append(Column("rob", "RoB" if width == "single" else "Risk of\nbias", side="right",
-                       align="center" if width == "single" else "left", max_frac=0.1, clear=True))
+    if domains:  # one mark per domain judged, then the overall judgement
+        cols.append(Column("rob", "Risk of bias", side="right", align="center", clear=True,
+                           marks=tuple(str(i + 1) for i in range(len(domains))) + ("", OVERALL)))
+    else:
+        if width == "single":  # a narrow column: one letter per judgement, spelled out in a footnote
+            for ln in lines:
+                if ln.cells.get("rob"):
+                    ln.cells["rob"] = ROB_SHORT.get(ln.cells["rob"].lower(), ln.cells["rob"][:1].upper())
+        cols.append(Column("rob", "RoB" if width == "single" else "Risk of\nbias", side="right",
+                           align="center" if width == "single" else "left", max_frac=0.1, clear=True))
     if weights:
         cols.append(Column("weight", "\nWeight", side="right"))
     notes = footnotes_for(flagged_all, mid, mid_source, measure)
@@ -442,7 +515,9 @@ def forest(rows: pd.DataFrame, result=None, *, measure: str | None = None, commo
         notes.insert(0, "Open circle: an estimate reported without a CI (no weight, not pooled).")
     if any(ln.cells.get("effect", "").endswith(COMPUTED) for ln in lines):
         notes.insert(0, COMPUTED_NOTE)
-    if width == "single" and any(ln.cells.get("rob") for ln in lines):
+    if domains:
+        notes.insert(0, rob_legend(rows, rob, domains, lines))
+    elif width == "single" and any(ln.cells.get("rob") for ln in lines):
         used = dict.fromkeys(ln.cells["rob"] for ln in lines if ln.cells.get("rob"))
         words = {v: k for k, v in ROB_SHORT.items()}
         notes.insert(0, "RoB, risk of bias: " + "; ".join(f"{u} {words.get(u, u)}" for u in used)
@@ -467,4 +542,4 @@ def forest(rows: pd.DataFrame, result=None, *, measure: str | None = None, commo
     # too many columns for one journal column (wide n, per-arm events, weights, risk of bias): two
     return forest(rows, result, measure=measure, common=common, by=by, subgroups=subgroups, mid=mid,
                   mid_source=mid_source, xlim=xlim, title=title, width="double", show_sources=show_sources,
-                  favours=favours, pooled_label=pooled_label)
+                  favours=favours, pooled_label=pooled_label, rob=rob)
