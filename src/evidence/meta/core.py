@@ -219,7 +219,7 @@ def _closed(y, v):
     """The kernel's closed forms for one row; numbers beyond double precision are an error."""
     with np.errstate(over="ignore", invalid="ignore"):
         cf = kernel.closed_forms1(y, v)
-    if not all(np.isfinite(cf[n][0]) for n in ("Q", "c", "he", "ll0_reml")):
+    if not all(np.isfinite(cf[n][0]) for n in ("Q", "c", "he", "S", "s0_reml")) or not cf["S"][0] > 0:
         raise DataError("effects or variances too extreme for double precision (Q or the "
                         "weights overflow)")
     return cf
