@@ -78,6 +78,11 @@ def _dot(a, b):
     return np.einsum("ij,ij->i", a, b)
 
 
+def _dot3(a, b, c):
+    """Row sums of a * b * c without a temporary array."""
+    return np.einsum("ij,ij,ij->i", a, b, c)
+
+
 def score(y, v, t, reml):
     """(RE)ML score (times 2) s = y'PPy - T at t (T = tr(P) for REML, sum w for ML), the
     Newton step on G = T / y'PPy - 1 (same root; NaN where G does not increase) and the
@@ -94,15 +99,13 @@ def score(y, v, t, reml):
     ypy = _dot(wr, wr)
     a = _dot(w, wr)
     W2 = _dot(w, w)
-    tmp = w * wr
-    yp3y = _dot(tmp, wr) - a * a / S
+    yp3y = _dot3(w, wr, wr) - a * a / S
     if reml:
         T = S - W2 / S
         bad = T < 1e-6 * S
         if bad.any():
             T[bad] = trace_p(w[bad], S[bad])
-        np.multiply(w, w, out=tmp)
-        info = W2 - 2 * _dot(tmp, w) / S + (W2 / S) ** 2
+        info = W2 - 2 * _dot3(w, w, w) / S + (W2 / S) ** 2
     else:
         T = S
         info = W2
@@ -177,8 +180,7 @@ def final_sums(y, v, t):
     S = rsum(w)
     mu = _dot(w, y) / S
     r = y - mu[:, None]
-    w *= r
-    return S, mu, _dot(w, r)
+    return S, mu, _dot3(w, r, r)
 
 
 def _dll(y, v, t, S, Q, cf, reml, exact=False):
