@@ -11,8 +11,14 @@ from Hedges' estimate (metafor's start); where its likelihood is below the
 value at 0 (where metafor's ``ll0check`` sets tau² to 0, a sign of a
 multimodal likelihood), a second search from DerSimonian-Laird's estimate;
 tau² is the best of these and 0. Each local maximum is a root of the score,
-found by Newton's method safeguarded by bisection inside a bracket where the
-score changes sign from + to -, so the search cannot oscillate.
+found by Newton's method on G = T / y'PPy - 1 (the same root; nearly linear in
+tau², so 2-3 steps from Hedges' start) safeguarded by bisection inside a
+bracket where the score changes sign from + to -, so the search cannot
+oscillate. Where the score still rises at the start the bracket's upper end is
+open until a Newton step (or, where Newton is unusable, an expansion to
+max(4 tau², s²)) lands where the score falls. The likelihoods are compared as
+ll(tau²) - ll(0) = -(sum log1p(tau² / v) + Q(tau²) - Q(0) [+ log S(tau²) / S(0)]) / 2,
+whose sign cheap bounds on the log1p sum settle for most rows (``_dll``).
 
 Numerically stable forms: ``S - w_i`` for the heaviest study is summed
 without it, and that study's weighted residual is minus the sum of the
