@@ -53,20 +53,31 @@ def batch(yi, vi, method="REML", test="z", level=0.95, pi="metafor") -> dict[str
     v = np.atleast_2d(np.asarray(vi, dtype=float))
     if y.shape != v.shape:
         raise DataError(f"yi has shape {y.shape} but vi has {v.shape}")
-    mask = ~np.isnan(v)
-    if np.any(np.isnan(y) != ~mask):
-        r, c = np.argwhere(np.isnan(y) != ~mask)[0]
-        raise DataError(f"yi and vi must be NaN at the same places (padding): row {r}, column {c}",
-                        field="yi")
-    for name, bad in (("yi", mask & ~np.isfinite(y)), ("vi", mask & ~(np.isfinite(v) & (v > 0)))):
-        if bad.any():
-            r, c = np.argwhere(bad)[0]
-            what = "a finite number" if name == "yi" else "a positive finite number"
-            raise DataError(f"{name}[{r}, {c}] = {(y if name == 'yi' else v)[r, c]} is not {what}",
-                            row=int(r), field=name)
-    k = mask.sum(1)
-    y = np.where(mask, y, 0.0)
-    v = np.where(mask, v, np.inf)  # weight 1 / (v + tau²) = 0 on padding
+    with np.errstate(over="ignore", invalid="ignore"):
+        # one pass each where nothing is padded or wrong: a NaN or inf makes the sum
+        # non-finite, a NaN the minimum NaN (an overflowing sum of finite numbers only
+        # takes the slow path, which checks element by element)
+        plain = v.size > 0 and bool(v.min() > 0) and bool(np.isfinite(v.sum())) \
+            and bool(np.isfinite(y.sum()))
+    if plain:
+        k = np.full(y.shape[0], y.shape[1])
+        pad = None
+    else:
+        mask = ~np.isnan(v)
+        if np.any(np.isnan(y) != ~mask):
+            r, c = np.argwhere(np.isnan(y) != ~mask)[0]
+            raise DataError(f"yi and vi must be NaN at the same places (padding): row {r}, column {c}",
+                            field="yi")
+        for name, bad in (("yi", mask & ~np.isfinite(y)), ("vi", mask & ~(np.isfinite(v) & (v > 0)))):
+            if bad.any():
+                r, c = np.argwhere(bad)[0]
+                what = "a finite number" if name == "yi" else "a positive finite number"
+                raise DataError(f"{name}[{r}, {c}] = {(y if name == 'yi' else v)[r, c]} is not {what}",
+                                row=int(r), field=name)
+        k = mask.sum(1)
+        y = np.where(mask, y, 0.0)
+        v = np.where(mask, v, np.inf)  # weight 1 / (v + tau²) = 0 on padding
+        pad = ~mask
     kk = np.maximum(k, 2).astype(float)  # avoid 0-division on rows that end as NaN
 
     # blocks of rows small enough for the CPU cache (fresh large arrays cost page faults)
@@ -75,7 +86,8 @@ def batch(yi, vi, method="REML", test="z", level=0.95, pi="metafor") -> dict[str
     with np.errstate(divide="ignore", invalid="ignore"):  # rows with k < 2 end as NaN
         for i in range(0, max(1, y.shape[0]), step):
             sl = slice(i, i + step)
-            parts.append(_fit(y[sl], v[sl], ~mask[sl], k[sl], kk[sl], method, test, level, pi))
+            parts.append(_fit(y[sl], v[sl], None if pad is None else pad[sl], k[sl], kk[sl],
+                              method, test, level, pi))
     out = parts[0] if len(parts) == 1 else {f: np.concatenate([p[f] for p in parts]) for f in parts[0]}
     failed = (k >= 2) & np.isnan(out["tau2"])  # a converged fit never has a NaN tau²
     if failed.any():
@@ -84,35 +96,48 @@ def batch(yi, vi, method="REML", test="z", level=0.95, pi="metafor") -> dict[str
 
 
 def _tau2(y, v, pad, k, kk, method, cf):
+    """tau², and for (RE)ML the sum of weights, weighted mean (centred) and Q at it."""
     if method == "EE":
-        return np.zeros(y.shape[0])
+        return np.zeros(y.shape[0]), None
     if method == "DL":
-        return cf["dl"]
+        return cf["dl"], None
     if method == "HE":
-        return cf["he"]
+        return cf["he"], None
     if method == "SJ":
         t0 = cf["rss"] / kk
         w, _S, _mu, r = kernel.sums(cf["yc"], v, t0)
-        return np.maximum(0.0, t0 * kernel.rsum(w * r * r) / (kk - 1))
+        return np.maximum(0.0, t0 * kernel.rsum(w * r * r) / (kk - 1)), None
     tau2 = np.full(y.shape[0], np.nan)
     act = np.flatnonzero(k >= 2)
-    Y, V = cf["yc"][act], v[act]
+    every = act.size == y.shape[0]
+    Y, V = (cf["yc"], v) if every else (cf["yc"][act], v[act])
     if method == "PM":
         t, failed = kernel.pm(Y, V, cf["dl"][act], cf["Q"][act] - (kk[act] - 1), kk[act])
-    else:
-        t, failed = kernel.reml_ml(Y, V, {n: a[act] for n, a in cf.items()}, method == "REML")
+        tau2[act] = t
+        return tau2, None
+    t, failed, fin = kernel.reml_ml(Y, V, cf if every else {n: a[act] for n, a in cf.items()},
+                                    method == "REML")
+    if every:
+        return t, fin
     tau2[act] = t
-    return tau2
+    full = []
+    for part in fin:
+        a = np.full(y.shape[0], np.nan)
+        a[act] = part
+        full.append(a)
+    return tau2, tuple(full)
 
 
 def _fit(y, v, pad, k, kk, method, test, level, pi):
     cf = kernel.closed_forms(y, v, pad, k, likelihood=method in ("REML", "ML"))
     Q, c = cf["Q"], cf["c"]
-    tau2 = _tau2(y, v, pad, k, kk, method, cf)
-    w, S, est, r = kernel.sums(y, v, tau2)
+    tau2, fin = _tau2(y, v, pad, k, kk, method, cf)
+    if fin is None:
+        fin = kernel.final_sums(cf["yc"], v, tau2)
+    S, mu, rss = fin
+    est = mu + cf["shift"]
     if test == "knha":
         df = kk - 1
-        rss = kernel.rsum(w * r * r)
         se = np.sqrt(np.where(rss <= _EPS, 0.0, rss / df) / S)  # metafor's RSS.knha <= eps
         crit = special.stdtrit(df, 0.5 + level / 2)
         stat = est / se

@@ -39,8 +39,8 @@ Conventions (those of R metafor 3.8, against which the project is validated):
   I² = 0 and H² = 1, as metafor (nothing to be heterogeneous).
 - REML and ML (the project's rule, metafor's ``ll0check`` plus a second
   search): the local maximum of the (restricted) likelihood reached from
-  Hedges' estimate (metafor's start), by bracketed Newton on the score
-  (``evidence.meta.kernel``); where it is below the likelihood at tau² = 0
+  Hedges' estimate (metafor's start), by bracketed Newton on the score's
+  ratio form (``evidence.meta.kernel``); where it is below the likelihood at tau² = 0
   (where metafor sets tau² to 0: the likelihood is multimodal), a second
   search from DerSimonian-Laird's estimate; tau² is the best of these and 0.
   So where a higher interior maximum exists, the project returns it and
@@ -219,7 +219,7 @@ def _closed(y, v):
     """The kernel's closed forms for one row; numbers beyond double precision are an error."""
     with np.errstate(over="ignore", invalid="ignore"):
         cf = kernel.closed_forms1(y, v)
-    if not all(np.isfinite(cf[n][0]) for n in ("Q", "c", "he", "ll0_reml")):
+    if not all(np.isfinite(cf[n][0]) for n in ("Q", "c", "he", "S", "s0_reml")) or not cf["S"][0] > 0:
         raise DataError("effects or variances too extreme for double precision (Q or the "
                         "weights overflow)")
     return cf

@@ -11,8 +11,14 @@ from Hedges' estimate (metafor's start); where its likelihood is below the
 value at 0 (where metafor's ``ll0check`` sets tau² to 0, a sign of a
 multimodal likelihood), a second search from DerSimonian-Laird's estimate;
 tau² is the best of these and 0. Each local maximum is a root of the score,
-found by Newton's method safeguarded by bisection inside a bracket where the
-score changes sign from + to -, so the search cannot oscillate.
+found by Newton's method on G = T / y'PPy - 1 (the same root; nearly linear in
+tau², so 2-3 steps from Hedges' start) safeguarded by bisection inside a
+bracket where the score changes sign from + to -, so the search cannot
+oscillate. Where the score still rises at the start the bracket's upper end is
+open until a Newton step (or, where Newton is unusable, an expansion to
+max(4 tau², s²)) lands where the score falls. The likelihoods are compared as
+ll(tau²) - ll(0) = -(sum log1p(tau² / v) + Q(tau²) - Q(0) [+ log S(tau²) / S(0)]) / 2,
+whose sign cheap bounds on the log1p sum settle for most rows (``_dll``).
 
 Numerically stable forms: ``S - w_i`` for the heaviest study is summed
 without it, and that study's weighted residual is minus the sum of the
@@ -21,6 +27,8 @@ does not cancel the trace term of the REML score.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -46,13 +54,15 @@ def rsum(a):
 
 
 def center(y, v):
-    """Effects minus the most precise study's effect (the heaviest weight at every tau²).
+    """Effects minus the most precise study's effect (the heaviest weight at every tau²),
+    and that effect (the shift) per row.
 
     Then that study's residual is minus the weighted mean of the others'
     differences, with no cancellation, even when it is ~1e9 times more precise.
     """
     j = np.argmin(v, axis=1)
-    return y - y[np.arange(y.shape[0]), j][:, None]
+    shift = y[np.arange(y.shape[0]), j]
+    return y - shift[:, None], shift
 
 
 def sums(y, v, t):
@@ -74,10 +84,19 @@ def _dot(a, b):
     return np.einsum("ij,ij->i", a, b)
 
 
+def _dot3(a, b, c):
+    """Row sums of a * b * c without a temporary array."""
+    return np.einsum("ij,ij,ij->i", a, b, c)
+
+
 def score(y, v, t, reml):
-    """(RE)ML score (times 2) at t, its negative derivative (for Newton) and the expected
-    information (Fisher scoring); y centred. tr(P) by the difference form where it keeps
-    at least 6 digits, else by ``trace_p``."""
+    """(RE)ML score (times 2) s = y'PPy - T at t (T = tr(P) for REML, sum w for ML), the
+    Newton step on G = T / y'PPy - 1 (same root; NaN where G does not increase) and the
+    expected information -dT/dt (Fisher scoring); y centred. tr(P) by the difference form
+    where it keeps at least 6 digits, else by ``trace_p``.
+
+    Newton on the ratio G rather than on s: for large tau² y'PPy ~ A / tau² and T ~ (k - 1) /
+    tau², so G is nearly linear in tau² while s is not, and Newton needs fewer steps."""
     w = v + t[:, None]
     np.reciprocal(w, out=w)
     S = rsum(w)
@@ -86,20 +105,27 @@ def score(y, v, t, reml):
     ypy = _dot(wr, wr)
     a = _dot(w, wr)
     W2 = _dot(w, w)
-    tmp = w * wr
-    yp3y = _dot(tmp, wr) - a * a / S
+    yp3y = _dot3(w, wr, wr) - a * a / S
     if reml:
-        trp = S - W2 / S
-        bad = trp < 1e-6 * S
+        T = S - W2 / S
+        bad = T < 1e-6 * S
         if bad.any():
-            trp[bad] = trace_p(w[bad], S[bad])
-        np.multiply(w, w, out=tmp)
-        s = ypy - trp
-        info = W2 - 2 * _dot(tmp, w) / S + (W2 / S) ** 2
+            T[bad] = trace_p(w[bad], S[bad])
+        info = W2 - 2 * _dot3(w, w, w) / S + (W2 / S) ** 2
     else:
-        s = ypy - S
+        T = S
         info = W2
-    return s, 2 * yp3y - info, info
+    return _step(ypy, T, yp3y, info)
+
+
+def _step(ypy, T, yp3y, info):
+    """s = y'PPy - T and the Newton step -G / G' on G = T / y'PPy - 1 (dG/dt =
+    (2 T y'P³y - info y'PPy) / y'PPy²), NaN where G' <= 0."""
+    s = ypy - T
+    den = 2 * T * yp3y - info * ypy
+    with np.errstate(divide="ignore", invalid="ignore"):
+        step = np.where(den > 0, s * ypy / np.where(den > 0, den, 1.0), np.nan)
+    return s, step, info
 
 
 def loglik(y, v, t, reml):
@@ -112,25 +138,27 @@ def loglik(y, v, t, reml):
 
 
 LEFT_PROBES = (2, 8)  # t0 / 2, t0 / 8: where a falling start looks for a rise nearer 0
+PREDICT_TOL = 1e-12  # (RE)ML: stop when the predicted error after a Newton step is below this
 
 
-def _bracket(y, v, t0, s0, st, d0, reml, scale):
+def _bracket(y, v, t0, s0, st, info0, reml):
     """Brackets [lo, hi] around a + to - sign change of the score, from start t0.
 
-    Where the score rises at t0 the bracket grows to the right. Where it falls
-    at t0 and at 0, the likelihood may still have a maximum in between (ML at
+    Where the score rises at t0 the bracket is [t0, inf): its upper end is found by the
+    climb itself (the first Newton step or expansion where the score falls). Where it
+    falls at t0 and at 0, the likelihood may still have a maximum in between (ML at
     k = 2-3 often does): the score is probed at metafor's Fisher-scoring step
     from t0 and at t0 / 2 and t0 / 8, and the highest probe where it rises
     opens a bracket with the next probe above it; with none, the search ends at
-    the boundary 0. Returns lo, hi, at0 and failed.
+    the boundary 0. Returns lo, hi, at0.
     """
     lo = np.where(st > 0, t0, 0.0)
-    hi = t0.copy()
+    hi = np.where(st > 0, np.inf, t0)
     at0 = (st <= 0) & (s0 <= 0)
     idx = np.flatnonzero(at0 & (t0 > 0))
     if idx.size:
         n = idx.size
-        fisher = t0[idx] + st[idx] / np.where(d0[idx] > 0, d0[idx], np.inf)
+        fisher = t0[idx] + st[idx] / np.where(info0[idx] > 0, info0[idx], np.inf)
         probes = np.column_stack([fisher] + [t0[idx] / d for d in LEFT_PROBES])
         probes = np.where((probes > 0) & (probes < t0[idx, None]), probes, t0[idx, None] / 2)
         probes = np.sort(probes, axis=1)  # ascending; then t0 itself, where the score is <= 0
@@ -148,91 +176,123 @@ def _bracket(y, v, t0, s0, st, d0, reml, scale):
         lo[sel] = grid[rows[has], top[has]]
         hi[sel] = grid[rows[has], above[has]]
         at0[sel] = False
-    up = st > 0  # the score still rises at t0: look right
-    hi[up] = np.maximum(4 * t0[up], scale[up])
-    failed = np.zeros(t0.shape, bool)
-    idx = np.flatnonzero(up)
-    for _ in range(MAX_EXPAND):
-        if idx.size == 0:
-            break
-        s = score(y[idx], v[idx], hi[idx], reml)[0]
-        rising = s > 0
-        lo[idx[rising]] = hi[idx[rising]]
-        hi[idx[rising]] *= 4
-        idx = idx[rising]
-    failed[idx] = True
-    return lo, hi, at0, failed
+    return lo, hi, at0
+
+
+def final_sums(y, v, t):
+    """Sum of weights, weighted mean and weighted residual sum of squares (Q at tau² t)."""
+    w = v + t[:, None]
+    np.reciprocal(w, out=w)
+    S = rsum(w)
+    mu = _dot(w, y) / S
+    r = y - mu[:, None]
+    return S, mu, _dot3(w, r, r)
+
+
+def _dll(y, v, t, S, Q, cf, reml, exact=False):
+    """ll(t) - ll(0) of the (restricted) likelihood per row, exact in sign:
+    -(sum log1p(t / v) + Q(t) - Q(0) [+ log(S(t) / S(0))]) / 2. The sum of log1p is
+    bounded by t S(t) <= sum <= k log1p(t S(0) / k) (x / (1 + x) <= log1p(x); Jensen);
+    where the bounds already fix the sign the bound is returned, elsewhere (and
+    everywhere with ``exact``) the sum itself."""
+    rest = Q - cf["Q"]
+    if reml:
+        rest = rest + np.log(S / cf["S"])
+    n = cf["n"]
+    up = n * np.log1p(t * cf["S"] / n) + rest
+    low = t * S + rest
+    d = np.where(up < 0, -0.5 * up, np.where(low > 0, -0.5 * low, np.nan))
+    amb = np.flatnonzero(np.isnan(d) | exact)
+    if amb.size:
+        d[amb] = -0.5 * (rsum(np.log1p(t[amb, None] / v[amb])) + rest[amb])
+    d[t == 0] = 0.0
+    return d
 
 
 def reml_ml(y, v, cf, reml):
     """(RE)ML tau² per row by the rule in the module doc; ``cf`` from ``closed_forms``
-    (centred y, the starts HE and DL, the scale s² and the score and likelihood at 0).
-    Returns (tau2, failed)."""
+    (centred y, the starts HE and DL, the scale s², the score at 0, and S, mu, Q at 0).
+    Returns (tau2, failed, (S, mu, Q) at tau2)."""
     he, dl, scale = cf["he"], cf["dl"], cf["s2"]
-    s0, ll0 = (cf["s0_reml"], cf["ll0_reml"]) if reml else (cf["s0_ml"], cf["ll0_ml"])
-    st, d0, info = score(y, v, he, reml)
-    t, ok = _climb(y, v, he, s0, st, info, reml, scale, d0)
-    ll = np.where(ok, loglik(y, v, np.where(ok, t, 0.0), reml), -np.inf)
-    again = np.flatnonzero(ok & (ll < ll0) & (dl != he))  # metafor's ll0check would fire
+    s0 = cf["s0_reml"] if reml else cf["s0_ml"]
+    st, step0, info0 = score(y, v, he, reml)
+    t, ok = _climb(y, v, he, s0, st, step0, info0, reml, scale)
+    t0 = np.where(ok, t, 0.0)
+    S, mu, Q = final_sums(y, v, t0)
+    d = _dll(y, v, t0, S, Q, cf, reml)
+    again = np.flatnonzero(ok & (d < 0) & (dl != he))  # metafor's ll0check would fire
     if again.size:
-        Y, V, d0 = y[again], v[again], dl[again]
-        st2, dd2, info2 = score(Y, V, d0, reml)
-        t2, ok2 = _climb(Y, V, d0, s0[again], st2, info2, reml, scale[again], dd2)
-        ll2 = np.where(ok2, loglik(Y, V, np.where(ok2, t2, 0.0), reml), -np.inf)
-        better = ok2 & (ll2 > ll[again])
-        t[again[better]], ll[again[better]] = t2[better], ll2[better]
+        sub = {n: a[again] for n, a in cf.items()}
+        Y, V, start = y[again], v[again], dl[again]
+        d[again] = _dll(Y, V, t0[again], S[again], Q[again], sub, reml, exact=True)
+        st2, step2, info2 = score(Y, V, start, reml)
+        t2, ok2 = _climb(Y, V, start, s0[again], st2, step2, info2, reml, scale[again])
+        t2 = np.where(ok2, t2, 0.0)
+        S2, mu2, Q2 = final_sums(Y, V, t2)
+        d2 = _dll(Y, V, t2, S2, Q2, sub, reml, exact=True)
+        better = ok2 & (d2 > d[again])
+        b = again[better]
+        t[b], d[b], S[b], mu[b], Q[b] = t2[better], d2[better], S2[better], mu2[better], Q2[better]
         ok[again[~ok2]] = False
-    tau2 = np.where(ll0 > ll, 0.0, t)  # metafor's ll0check
-    tau2[~ok] = np.nan
-    return tau2, ~ok
+    zero = d < 0  # metafor's ll0check: the likelihood at 0 is higher
+    t[zero], S[zero], mu[zero], Q[zero] = 0.0, cf["S"][zero], cf["mu"][zero], cf["Q"][zero]
+    t[~ok] = S[~ok] = mu[~ok] = Q[~ok] = np.nan
+    return t, ~ok, (S, mu, Q)
 
 
-def _climb(y, v, t0, s0, st, dt, reml, scale, d0):
-    """Local maximum from t0: safeguarded Newton on the score inside a sign-change bracket.
+def _climb(y, v, t0, s0, st, step0, info0, reml, scale):
+    """Local maximum from t0: safeguarded Newton (on G, see ``score``) inside a sign-change
+    bracket; while the bracket has no upper end, a step that is not a usable Newton step
+    expands it (to max(4 t, s²)).
 
-    ``st``, ``d0``, ``dt``: score, its negative derivative and the information at t0
-    (the first round reuses them where it starts at t0)."""
-    lo, hi, at0, failed = _bracket(y, v, t0, s0, st, dt, reml, scale)
+    ``st``, ``step0``, ``info0``: score, Newton step and information at t0 (the first
+    round reuses them where it starts at t0). A row stops at a root, after a Newton step
+    below NEWTON_STOP, after a Newton step whose predicted error (quadratic convergence:
+    step³ / previous step²) is below PREDICT_TOL, or when the bracket is narrower than TOL
+    (all relative to max(1, tau²))."""
+    lo, hi, at0 = _bracket(y, v, t0, s0, st, info0, reml)
     t = np.where(at0, 0.0, np.clip(t0, lo, hi))
-    ok = ~failed
-    idx = np.flatnonzero(ok & ~at0 & (hi > lo))
-    yy, vv, tt, lo, hi = y[idx], v[idx], t[idx], lo[idx], hi[idx]
-    first = (t0[idx], st[idx], d0[idx])
-    live = np.ones(idx.size, bool)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    ok = np.ones(t0.shape, bool)
+    idx = np.flatnonzero(~at0 & (hi > lo))
+    yy, vv, tt, lo, hi, sc = y[idx], v[idx], t[idx], lo[idx], hi[idx], scale[idx]
+    first = (t0[idx], st[idx], step0[idx])
+    prev = np.full(idx.size, np.nan)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         for _ in range(MAX_ROUNDS):
             if idx.size == 0:
                 return t, ok
             if first is not None:
-                s, d = first[1].copy(), first[2].copy()
+                s, stp = first[1].copy(), first[2].copy()
                 moved = tt != first[0]
                 if moved.any():
-                    s[moved], d[moved], _info = score(yy[moved], vv[moved], tt[moved], reml)
+                    s[moved], stp[moved], _info = score(yy[moved], vv[moved], tt[moved], reml)
                 first = None
             else:
-                s, d, _info = score(yy, vv, tt, reml)
+                s, stp, _info = score(yy, vv, tt, reml)
             pos = s > 0
             lo = np.where(pos, tt, lo)
             hi = np.where(pos, hi, tt)
-            newton = tt + s / d
-            inside = (d > 0) & (newton > lo) & (newton < hi)
-            new = np.where(s == 0, tt, np.where(inside, newton, 0.5 * (lo + hi)))
+            newton = tt + stp
+            inside = (newton > lo) & (newton < hi)  # False where the step is NaN
+            other = np.where(hi < np.inf, 0.5 * (lo + hi), np.maximum(4 * tt, sc))
+            new = np.where(s == 0, tt, np.where(inside, newton, other))
             scale_t = np.maximum(1.0, new)
-            # done: at a root, after a Newton step below NEWTON_STOP (its error is ~ step²),
-            # or when the bracket (which holds the root) is narrower than TOL
-            done = ((s == 0) | (inside & (np.abs(new - tt) < NEWTON_STOP * scale_t))
+            size = np.abs(new - tt)
+            done = ((s == 0) | (inside & ((size < NEWTON_STOP * scale_t)
+                                          | (size ** 3 < PREDICT_TOL * scale_t * prev ** 2)))
                     | (hi - lo < TOL * scale_t))
-            new = np.where(live, new, tt)  # a converged row kept in the block stays where it is
+            prev = np.where(inside, size, np.nan)
+            bad = ~np.isfinite(new)  # expanded past double precision: not converged
             t[idx] = new
-            live &= ~done
-            if not live.all() and (~live).sum() * 4 >= live.size:  # compact: copying costs a pass
-                idx, yy, vv, tt, lo, hi, live = (idx[live], yy[live], vv[live], new[live], lo[live],
-                                                 hi[live], live[live])
-            else:
+            if bad.any():
+                ok[idx[bad]] = False
+                t[idx[bad]] = np.nan
+            keep = ~(done | bad)
+            if keep.all():
                 tt = new
-            if not live.any():
-                idx = idx[:0]
-    idx = idx[live] if idx.size else idx
+            else:
+                idx, yy, vv, tt, lo, hi, sc, prev = (idx[keep], yy[keep], vv[keep], new[keep],
+                                                     lo[keep], hi[keep], sc[keep], prev[keep])
     ok[idx] = False
     t[idx] = np.nan
     return t, ok
@@ -268,13 +328,16 @@ def pm(y, v, start, f0, k):
 
 
 def closed_forms(y, v, pad, k, likelihood=True):
-    """Centred effects, Q, tr(P) at 0 (DL's c), DL and HE tau², the typical variance s²,
-    and (``likelihood``) at tau² = 0 the pieces of the (RE)ML score and log-likelihood.
-    ``pad`` None: no padding."""
-    yc = center(y, v) if pad is None else np.where(pad, 0.0, center(y, v))  # padding stays 0
+    """Centred effects and their shift, Q, tr(P) at 0 (DL's c), DL and HE tau², the typical
+    variance s², the sum of weights S and the weighted mean mu (centred) at 0, k as a
+    float (n), and (``likelihood``) the (RE)ML scores at tau² = 0. ``pad`` None: no padding."""
+    yc, shift = center(y, v)
+    if pad is not None:
+        yc[pad] = 0.0  # padding stays 0
     w = 1.0 / v
     S = rsum(w)
-    r = yc - (_dot(w, yc) / S)[:, None]
+    mu = _dot(w, yc) / S
+    r = yc - mu[:, None]
     wr = w * r
     Q = _dot(wr, r)
     W2 = _dot(w, w)
@@ -294,12 +357,11 @@ def closed_forms(y, v, pad, k, likelihood=True):
     rss = _dot(dev, dev)
     vsum = rsum(v) if pad is None else rsum(np.where(pad, 0.0, v))
     he = np.maximum(0.0, rss / (kk - 1) - vsum / kk)
-    out = dict(yc=yc, Q=Q, c=trp, dl=dl, he=he, rss=rss, s2=(kk - 1) / trp)
+    out = dict(yc=yc, shift=shift, Q=Q, c=trp, dl=dl, he=he, rss=rss, s2=(kk - 1) / trp, S=S,
+               mu=mu, n=np.asarray(k, float))
     if likelihood:
         ypy = _dot(wr, wr)
-        logv = rsum(np.log(v) if pad is None else np.where(pad, 0.0, np.log(np.where(pad, 1.0, v))))
-        out.update(s0_reml=ypy - trp, s0_ml=ypy - S, ll0_ml=-0.5 * (logv + Q),
-                   ll0_reml=-0.5 * (logv + Q + np.log(S)))
+        out.update(s0_reml=ypy - trp, s0_ml=ypy - S)
     return out
 
 
@@ -309,7 +371,7 @@ def closed_forms(y, v, pad, k, likelihood=True):
 # bookkeeping that dominates the cost of a single small fit.
 
 def score1(y, v, t, reml):
-    """``score`` for one row (1-D y centred, v), as floats."""
+    """``score`` for one row (1-D y centred, v), as floats: (s, Newton step on G, info)."""
     w = 1.0 / (v + t)
     S = w.sum()
     r = y - (w @ y) / S
@@ -317,35 +379,38 @@ def score1(y, v, t, reml):
     a = w @ wr
     W2 = w @ w
     yp3y = (w * wr) @ wr - a * a / S
+    ypy = wr @ wr
     if reml:
-        trp = S - W2 / S
-        if not trp >= 1e-6 * S:  # as ``score``: the stable form where the difference cancels
-            trp = 2 * (w[1:] @ np.cumsum(w[:-1])) / S
-        s = wr @ wr - trp
+        T = S - W2 / S
+        if not T >= 1e-6 * S:  # as ``score``: the stable form where the difference cancels
+            T = 2 * (w[1:] @ np.cumsum(w[:-1])) / S
         info = W2 - 2 * ((w * w) @ w) / S + (W2 / S) ** 2
     else:
-        s = wr @ wr - S
+        T = S
         info = W2
-    return float(s), float(2 * yp3y - info), float(info)
+    s = ypy - T
+    den = 2 * T * yp3y - info * ypy
+    step = s * ypy / den if den > 0 else math.nan
+    return float(s), float(step), float(info)
 
 
-def loglik1(y, v, t, reml):
+def dll1(y, v, t, cf, reml):
+    """``_dll`` for one row, exact: ll(t) - ll(0)."""
+    if t == 0:
+        return 0.0
     w = 1.0 / (v + t)
     S = w.sum()
     r = y - (w @ y) / S
-    ll = -0.5 * (np.log(v + t).sum() + (w * r) @ r)
-    return float(ll - 0.5 * np.log(S) if reml else ll)
+    rest = (w * r) @ r - cf["Q"][0]
+    if reml:
+        rest += math.log(S / cf["S"][0])
+    return float(-0.5 * (np.log1p(t / v).sum() + rest))
 
 
-def _bracket1(y, v, t0, s0, st, info, reml, scale):
-    """``_bracket`` for one row: (lo, hi, at0); None where the bracket cannot close."""
+def _bracket1(y, v, t0, s0, st, info, reml):
+    """``_bracket`` for one row: (lo, hi, at0)."""
     if st > 0:
-        lo, hi = t0, max(4 * t0, scale)
-        for _ in range(MAX_EXPAND):
-            if score1(y, v, hi, reml)[0] <= 0:
-                return lo, hi, False
-            lo, hi = hi, hi * 4
-        return None
+        return t0, math.inf, False
     if s0 > 0:
         return 0.0, t0, False
     if t0 <= 0:
@@ -365,17 +430,15 @@ def _climb1(y, v, t0, s0, reml, scale):
     """``_climb`` for one row: the local maximum from t0, or None (not converged)."""
     first = score1(y, v, t0, reml) if t0 > 0 else None
     st, info = (s0, 0.0) if first is None else (first[0], first[2])  # info is used only if t0 > 0
-    b = _bracket1(y, v, t0, s0, st, info, reml, scale)
-    if b is None:
-        return None
-    lo, hi, at0 = b
+    lo, hi, at0 = _bracket1(y, v, t0, s0, st, info, reml)
     if at0:
         return 0.0
     t = min(max(t0, lo), hi)
     if not hi > lo:
         return t
+    prev = math.nan
     for _ in range(MAX_ROUNDS):
-        s, d, _info = first if first is not None and t == t0 else score1(y, v, t, reml)
+        s, stp, _info = first if first is not None and t == t0 else score1(y, v, t, reml)
         first = None
         if s == 0:
             return t
@@ -383,12 +446,22 @@ def _climb1(y, v, t0, s0, reml, scale):
             lo = t
         else:
             hi = t
-        newton = t + s / d if d != 0 else np.nan
-        inside = d > 0 and lo < newton < hi
-        new = newton if inside else 0.5 * (lo + hi)
+        newton = t + stp
+        inside = lo < newton < hi  # False where the step is NaN
+        if inside:
+            new = newton
+        elif hi < math.inf:
+            new = 0.5 * (lo + hi)
+        else:
+            new = max(4 * t, scale)
+        if not math.isfinite(new):
+            return None
         sc = max(1.0, new)
-        if (inside and abs(new - t) < NEWTON_STOP * sc) or hi - lo < TOL * sc:
+        size = abs(new - t)
+        if (inside and (size < NEWTON_STOP * sc or size ** 3 < PREDICT_TOL * sc * prev ** 2)
+                or hi - lo < TOL * sc):
             return new
+        prev = size if inside else math.nan
         t = new
     return None
 
@@ -397,30 +470,31 @@ def reml_ml1(y, v, cf, reml):
     """``reml_ml`` for one row (y, v 1-D; ``cf`` of that row): tau², or None where a
     search did not converge."""
     he, dl, scale = float(cf["he"][0]), float(cf["dl"][0]), float(cf["s2"][0])
-    s0, ll0 = (cf["s0_reml"], cf["ll0_reml"]) if reml else (cf["s0_ml"], cf["ll0_ml"])
-    s0, ll0 = float(s0[0]), float(ll0[0])
+    s0 = float((cf["s0_reml"] if reml else cf["s0_ml"])[0])
     t = _climb1(y, v, he, s0, reml, scale)
     if t is None:
         return None
-    ll = loglik1(y, v, t, reml) if t > 0 else ll0
-    if ll < ll0 and dl != he:  # metafor's ll0check would fire: search again from DL
+    d = dll1(y, v, t, cf, reml)
+    if d < 0 and dl != he:  # metafor's ll0check would fire: search again from DL
         t2 = _climb1(y, v, dl, s0, reml, scale)
         if t2 is None:
             return None
-        ll2 = loglik1(y, v, t2, reml)
-        if ll2 > ll:
-            t, ll = t2, ll2
-    return 0.0 if ll0 > ll else t
+        d2 = dll1(y, v, t2, cf, reml)
+        if d2 > d:
+            t, d = t2, d2
+    return 0.0 if d < 0 else t
 
 
 def closed_forms1(y, v):
     """``closed_forms`` for one row without padding (1-D y, v), the same formulas in 1-D
     dot products; values as 1-element arrays, ``yc`` as a (1, k) array."""
     k = y.size
-    yc = y - y[np.argmin(v)]
+    shift = y[np.argmin(v)]
+    yc = y - shift
     w = 1.0 / v
     S = w.sum()
-    r = yc - (w @ yc) / S
+    mu = (w @ yc) / S
+    r = yc - mu
     wr = w * r
     Q = wr @ r
     W2 = w @ w
@@ -432,11 +506,9 @@ def closed_forms1(y, v):
     dev = yc - yc.sum() / max(k, 1)
     rss = dev @ dev
     ypy = wr @ wr
-    logv = np.log(v).sum()
     vals = dict(Q=Q, c=trp, dl=max(0.0, (Q - (kk - 1)) / trp),
                 he=max(0.0, rss / (kk - 1) - v.sum() / kk), rss=rss, s2=(kk - 1) / trp,
-                s0_reml=ypy - trp, s0_ml=ypy - S, ll0_ml=-0.5 * (logv + Q),
-                ll0_reml=-0.5 * (logv + Q + np.log(S)))
+                s0_reml=ypy - trp, s0_ml=ypy - S, S=S, mu=mu, shift=shift, n=k)
     out = {n: np.array([x], float) for n, x in vals.items()}
     out["yc"] = yc[None, :]
     return out
