@@ -21,7 +21,7 @@ import numpy as np
 from scipy import special
 
 from evidence.errors import DataError
-from evidence.meta import kernel
+from evidence.meta import fused, kernel
 from evidence.meta.core import METHODS, TESTS, check_level
 
 FIELDS = ("estimate", "se", "ci_low", "ci_high", "pval", "tau2", "I2", "H2", "Q", "Q_pval",
@@ -115,8 +115,9 @@ def _tau2(y, v, pad, k, kk, method, cf):
         t, failed = kernel.pm(Y, V, cf["dl"][act], cf["Q"][act] - (kk[act] - 1), kk[act])
         tau2[act] = t
         return tau2, None
-    t, failed, fin = kernel.reml_ml(Y, V, cf if every else {n: a[act] for n, a in cf.items()},
-                                    method == "REML")
+    search = fused.reml_ml if fused.AVAILABLE else kernel.reml_ml
+    t, failed, fin = search(Y, V, cf if every else {n: a[act] for n, a in cf.items()},
+                            method == "REML")
     if every:
         return t, fin
     tau2[act] = t
@@ -129,7 +130,10 @@ def _tau2(y, v, pad, k, kk, method, cf):
 
 
 def _fit(y, v, pad, k, kk, method, test, level, pi):
-    cf = kernel.closed_forms(y, v, pad, k, likelihood=method in ("REML", "ML"))
+    if fused.AVAILABLE:
+        cf = fused.closed_forms(y, v, k)
+    else:
+        cf = kernel.closed_forms(y, v, pad, k, likelihood=method in ("REML", "ML"))
     Q, c = cf["Q"], cf["c"]
     tau2, fin = _tau2(y, v, pad, k, kk, method, cf)
     if fin is None:
