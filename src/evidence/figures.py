@@ -178,6 +178,10 @@ def plan(effects: pd.DataFrame, *, analyses: list, mids,
     specs = []
     drawn_albatross = {}  # points drawn -> figure id: a claim whose points another plot shows gets none
     xlims = _shared_xlims(analyses, mids)
+    siblings = {}
+    for a in analyses:
+        if not _estimable(a.rows).empty:
+            siblings.setdefault(_sibling_key(a), []).append(f"forest_{a.id}")
     for a in analyses:
         if _estimable(a.rows).empty:  # nothing to draw: its rows are in the condition's harvest plot
             continue
@@ -187,7 +191,7 @@ def plan(effects: pd.DataFrame, *, analyses: list, mids,
                    + (f"; {_model_text(a.result)}." if a.result is not None else "; not pooled.")
                    + (" " if mid else " No minimal important difference in data/mids.csv for this "
                       "outcome and scale. ")
-                   + f"x axis shared with the other {a.measure} forest plots of this condition. "
+                   + _axis_caption(a, siblings) + _context_note(a, relevance, " ")
                    + sources_caption(a.rows))
         # per-arm event columns and risk of bias do not fit one journal column: such forests get two
         width = "double" if "events_int" in a.rows and a.rows["events_int"].notna().any() else "single"
@@ -198,7 +202,8 @@ def plan(effects: pd.DataFrame, *, analyses: list, mids,
             input_sha256=digest(a.rows, _result_text(a.result), *([a_rob] if a_rob is not None else [])),
             width=width,
             draw=_bind(forest, a.rows, a.result, measure=a.measure, mid=mid, width=width,
-                       mid_source=mid_src, xlim=xlims.get(_sibling_key(a)), rob=a_rob)))
+                       mid_source=mid_src, xlim=xlims.get(_sibling_key(a)), rob=a_rob,
+                       note=_context_note(a, relevance))))
         if meta_extras and a.result is not None and int(a.result.k) >= MIN_FUNNEL_K:
             specs.append(_funnel_spec(a))
     for cm in condition_maps():
@@ -328,6 +333,29 @@ def claim_rows(claim, effects: pd.DataFrame, analyses: list, relevance: pd.DataF
     rows_of = {a.id: list(a.rows["row_id"]) for a in analyses}
     ids = list(dict.fromkeys(r for aid in claim.analyses for r in rows_of.get(aid, [])))
     return by_id.loc[ids].reset_index(drop=True).assign(relevance=NOT_COMPUTED)
+
+
+def _axis_caption(a, siblings: dict) -> str:
+    """Which forest plots share this one's x axis (same condition, measure and, for MD, scale)."""
+    others = [f for f in siblings.get(_sibling_key(a), []) if f != f"forest_{a.id}"]
+    scale = " on the same scale" if a.measure == "MD" else ""
+    if not others:
+        return f"x axis fitted to this plot (no other {a.measure} forest plot of {a.condition}{scale}). "
+    return f"x axis shared with {', '.join(others)} ({a.measure}{scale}). "
+
+
+def _context_note(a, relevance, end: str = "") -> str:
+    """For a context analysis: that the article does not cite it, that no verdict uses it, and
+    how it differs from the claims it is shown beside (its relevance tags)."""
+    if getattr(a, "evidence_role", "") != "context":
+        return ""
+    tags = []
+    if relevance is not None and len(relevance):
+        sub = relevance[relevance["analysis_id"] == a.id]
+        for tag, grp in sub.groupby("relevance", sort=True):
+            tags.append(f"{tag} for {', '.join(sorted(grp['claim_id']))}")
+    return ("Context evidence: not cited by the article and not used for any verdict"
+            + (f"; {'; '.join(tags)}" if tags else "") + "." + end)
 
 
 def _sibling_key(a) -> tuple:

@@ -14,7 +14,7 @@ import math
 import re
 from pathlib import Path
 
-from evidence import atomic, case, cells, rob
+from evidence import atomic, case, cells, rob, vocabulary
 from evidence.effects import calculators as calc
 from evidence.effects import classes
 from evidence.effects.schema import load_sheets
@@ -26,7 +26,7 @@ COLUMNS = ("row_id", "study_id", "pmid", "condition", "outcome", "instrument", "
            "evidence_role", "source", "derived", "estimable", "not_estimable_reason", "label",
            "risk_of_bias", "k_studies", "i2", "data_type", "result_class", "direction", "p",
            "p_operator", "n_total", "smd_implied_low", "smd_implied_high", "ci_computed",
-           "reported_value", "reported_ci_low", "reported_ci_high")
+           "reported_value", "reported_ci_low", "reported_ci_high", "model", "review_n")
 ARM_TYPES = ("arm_mean_sd", "arm_change_sd", "arm_change_se", "arm_change_ci")
 SMD_FORMULAS = {"SMD": (calc.smd, "Hedges' g, metafor exact J"),
                 "SMD_RevMan": (calc.smd_revman, "Hedges' g, RevMan 5 formulas")}
@@ -384,6 +384,14 @@ def reported(row, result_class: str) -> tuple:
     return value, lo, hi
 
 
+
+
+def _review_n(row, study):
+    if row["n_int"] is not None and row["n_ctl"] is not None:
+        return None
+    return study["n_randomised"] if study["n_randomised"] is not None else study["n_analysed"]
+
+
 def effect_rows(studies, outcomes, smd_measure: str = "SMD", split_shared: bool = True):
     """Effects rows (dicts in COLUMNS order), sorted by study_id then row_id."""
     by_id = {s["study_id"]: s for s in studies.rows}
@@ -423,6 +431,10 @@ def effect_rows(studies, outcomes, smd_measure: str = "SMD", split_shared: bool 
             "ci_computed": computed if se is not None else None,
             **dict(zip(("reported_value", "reported_ci_low", "reported_ci_high"),
                        reported(row, cls["result_class"]), strict=True)),
+            # a review's pooled row: its model as reported, and the review's participants
+            # (studies.csv n_randomised, else n_analysed) where the row gives no n of its own
+            "model": row["model"] if row["design"] in vocabulary.POOLED_DESIGNS else None,
+            "review_n": _review_n(row, study) if row["design"] in vocabulary.POOLED_DESIGNS else None,
         })
     out.sort(key=lambda r: (r["study_id"], r["row_id"]))
     return out

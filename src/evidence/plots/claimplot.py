@@ -71,7 +71,10 @@ def claim_summary(verdicts: pd.DataFrame, *, width: str = "double", title: str =
             Column("kn", "Studies/\nparticipants", align="center"),
             Column("effect", "Best estimate\n[95% CI]", side="right")]
 
-    panel = Panel(lines, axis_label="SMD (Hedges' g)", interrupt=False)
+    # every drawn interval whole (a summary must not clip the one CI it shows), symmetric about 0
+    reach = max((abs(v) for ln in lines if ln.kind == "study" for v in (ln.lo, ln.hi)), default=0.5)
+    reach = math.ceil(max(reach, 0.5) * 1.1 * 4) / 4
+    panel = Panel(lines, axis_label="SMD (Hedges' g)", interrupt=False, xlim=(-reach, reach))
     notes = ["Certainty: GRADE-style, \u2295 = one level. "
              f"Positive SMD favours {case.current().intervention}."]
     if any(ln.cells.get("effect", "").endswith("\u00a7") for ln in lines):

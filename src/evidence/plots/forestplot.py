@@ -275,7 +275,7 @@ def study_lines(rows: pd.DataFrame, measure: str, weights: dict, arm_columns: li
             cells["weight"] = f"{weights[i]:.1f}%"
         size = (weights[i] / wmax) if (wmax and i in weights) else _fallback_size(r)
         if str(r.get("design", "")) in POOLED_DESIGNS:
-            lines.append(Line("diamond", pooled_label(label, r.get("k_studies")) + mark + "\n"
+            lines.append(Line("diamond", pooled_label(label, r.get("k_studies"), r.get("model")) + mark + "\n"
                               + review_stats(r), cells, est=est, lo=lo, hi=hi, cell_colors=colors, cell_marks=cell_marks))
             continue
         lines.append(Line("study", label + mark, cells, est=est, lo=lo, hi=hi, size=size,
@@ -313,26 +313,36 @@ def no_effect_message(r) -> str:
 
 
 def review_stats(r) -> str:
-    """'I\u00b2 = 40%; \u03c4\u00b2 not reported; n = 404' for a review's pooled row (its k is in the label)."""
+    """'I\u00b2 = 40%; \u03c4\u00b2 not extracted; n = 404' for a review's pooled row (its k is
+    in the label). The sheets have no \u03c4\u00b2 column, so a \u03c4\u00b2 is "not extracted" (the
+    review may give one); a fixed-effect pool has none. n: per arm, else the review's total."""
     k, i2 = _num(r.get("k_studies")), _num(r.get("i2"))
     tau2 = _num(r.get("tau2"))
     n = [_num(r.get(c)) for c in ("n_int", "n_ctl")]
     n = sum(n) if all(v is not None for v in n) else _num(r.get("n_total"))
-    return "; ".join(([] if k is not None else ["k not reported"]) + [  # k is in the label
-                      f"I\u00b2\u00a0=\u00a0{i2:.0f}%" if i2 is not None else "I\u00b2 not reported",
-                      f"\u03c4\u00b2\u00a0=\u00a0{fmt(tau2, 3)}" if tau2 is not None else "\u03c4\u00b2 not reported",
-                      f"n\u00a0=\u00a0{int(n)}" if n is not None else "n not reported"])
+    whole = _num(r.get("review_n")) if n is None else None
+    fixed = "fixed" in str(r.get("model") or "").lower() or "common" in str(r.get("model") or "").lower()
+    tau = ("" if fixed else
+           f"\u03c4\u00b2\u00a0=\u00a0{fmt(tau2, 3)}" if tau2 is not None else "\u03c4\u00b2 not extracted")
+    return "; ".join(([] if k is not None else ["k not reported"])  # k is in the label
+                     + [f"I\u00b2\u00a0=\u00a0{i2:.0f}%" if i2 is not None else "I\u00b2 not reported"]
+                     + ([tau] if tau else [])
+                     + [f"n\u00a0=\u00a0{int(n)}" if n is not None else
+                        f"n\u00a0=\u00a0{int(whole)} (whole review)" if whole is not None else "n not reported"])
 
 
-def pooled_label(label: str, k) -> str:
-    """'Li 2014 (pooled, k = 9)'; the k goes before any ' \u2014 ' description."""
+def pooled_label(label: str, k, model=None) -> str:
+    """'Li 2014 (pooled, k = 9, random effects)'; the k and model go before any ' \u2014 '
+    description."""
     k = _num(k)
-    tag = (f"k\u00a0=\u00a0{int(k)}" if k is not None else "") if "pooled" in label.lower() else \
-        ("pooled" + (f", k\u00a0=\u00a0{int(k)}" if k is not None else ""))
-    if not tag:
+    model = str(model or "").strip()
+    model = "" if model.lower() == "nan" else model
+    parts = ([] if "pooled" in label.lower() else ["pooled"]) \
+        + ([f"k\u00a0=\u00a0{int(k)}"] if k is not None else []) + ([model] if model else [])
+    if not parts:
         return label
     head, sep, tail = label.partition(" \u2014 ")
-    return f"{head} ({tag}){sep}{tail}"
+    return f"{head} ({', '.join(parts)}){sep}{tail}"
 
 
 POOLED_NOTE = "Open diamonds: pooled estimates reported by reviews (not re-pooled here)."
@@ -429,7 +439,7 @@ def forest(rows: pd.DataFrame, result=None, *, measure: str | None = None, commo
            by: str | None = None, subgroups=None, mid: float | None = None, mid_source: str = "",
            xlim: tuple | None = None, title: str = "", width: str = "single",
            show_sources: bool | str = "auto", favours: tuple | None | str = "case",
-           pooled_label: str | None = None, rob: pd.DataFrame | None = None):
+           pooled_label: str | None = None, rob: pd.DataFrame | None = None, note: str = ""):
     """Forest plot of effects rows with their pooled result.
 
     rows: effects.csv rows (label, yi, ci_low, ci_high, n_int, n_ctl,
@@ -441,6 +451,7 @@ def forest(rows: pd.DataFrame, result=None, *, measure: str | None = None, commo
     difference on the plotted scale (band drawn at +/- mid). rob: risk-of-bias domain rows
     (``evidence.rob.read_derived``): where a study of ``rows`` has some, the risk-of-bias column
     is a row of marks, one per domain judged and one for the overall judgement, grey where none.
+    note: a first footnote (e.g. that the rows are context evidence, and how they differ).
     """
     if rows is None or len(rows) == 0:
         raise EvidenceError("forest: no rows to plot")
@@ -524,6 +535,8 @@ def forest(rows: pd.DataFrame, result=None, *, measure: str | None = None, commo
                      + (" (grey: no assessment recorded)" if NOT_ASSESSED_SHORT in used else "") + ".")
     elif any(ln.cells.get("rob") == "not assessed" for ln in lines):
         notes.insert(0, "Risk of bias: grey \u201cnot assessed\u201d where no assessment is recorded.")
+    if note:
+        notes.insert(0, note)
     plotted = any(ln.kind in ("study", "diamond", "point") for ln in lines)
     if not plotted:  # nothing to draw: a text-only table, no empty axis or MID band
         notes = [n for n in notes if not n.startswith("Shaded band")]
@@ -542,4 +555,4 @@ def forest(rows: pd.DataFrame, result=None, *, measure: str | None = None, commo
     # too many columns for one journal column (wide n, per-arm events, weights, risk of bias): two
     return forest(rows, result, measure=measure, common=common, by=by, subgroups=subgroups, mid=mid,
                   mid_source=mid_source, xlim=xlim, title=title, width="double", show_sources=show_sources,
-                  favours=favours, pooled_label=pooled_label, rob=rob)
+                  favours=favours, pooled_label=pooled_label, rob=rob, note=note)

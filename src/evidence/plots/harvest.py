@@ -41,6 +41,8 @@ def short_timepoint(r) -> str:
     """A column heading for a timepoint: weeks when recorded, else the text's first words."""
     text = str(r.get("timepoint") or "").strip()
     low = text.lower()
+    if low.startswith("change from baseline"):  # a change score is not a baseline value
+        low = "change" + low[len("change from baseline"):]
     if " and " in low or "not separated" in low:  # several timepoints reported together
         return re.split(r"[(;]", text)[0].strip()
     head = low.split("(")[0]  # 'end of treatment (immediate)' is an end-of-treatment value
