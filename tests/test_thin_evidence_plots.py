@@ -141,9 +141,11 @@ def test_harvest_has_a_glyph_per_result_and_marks_open_requests():
     (b,) = [ln for ln in glyphs if ln.get_marker() == "$b$"]  # the baseline row sits under its heading
     assert heads[int(b.get_xdata()[0])] == "anxiety\nbaseline"
     legend = " ".join(t.get_text() for t in fig.legends[0].get_texts())
-    for words in ("effect with CI", "P given as a bound", "not reachable offline", "open request in wanted.csv",
-                  "favours massage", "favours control"):
+    for words in ("effect with CI", "P given as a bound", "not reachable offline",
+                  "full-text result requested, still open", "favours massage", "no clear difference"):
         assert words in legend
+    # Baker's CI crosses no difference: grey, not "favours control", whatever its point estimate
+    assert "favours control" not in legend and ".csv" not in legend
 
 
 def _claim(outcomes=("anxiety", "stiffness"), conditions=("GAD", "panic disorder")):

@@ -255,7 +255,9 @@ def plan(effects: pd.DataFrame, *, analyses: list, mids,
             id=f"card_{claim.id}", title=f"Claim card {claim.id}: {claim.claim}",
             caption=f"Claim {claim.id} in our words, its verdict, certainty and downgrades "
                     f"(data/derived/claims_verdicts.csv, downgrades.csv), and every result bearing on it "
-                    f"({tagged}), each drawn with a mark by its result class. " + sources_caption(rows),
+                    f"({tagged}), each drawn with a mark by its result class; evidence the article does not "
+                    "cite is drawn under its own 'Context' headings and used for no verdict. "
+                    + sources_caption(rows),
             input_sha256=digest(rows, dg if dg is not None else "", repr(verdict), repr(titles), repr(left)),
             width="double",
             draw=_bind(card, claim, rows, verdict=verdict, downgrades=dg, mids=mids, res=res,
@@ -274,11 +276,16 @@ def plan(effects: pd.DataFrame, *, analyses: list, mids,
         specs.append(FigureSpec(
             id="claims_summary", title="Strength of the evidence for each claim",
             caption="Summary of findings per claim: verdict, GRADE-style certainty (\u2295 symbols) and the "
-                    "grading's best estimate where it gives one (none for claims rated not supported)"
+                    "grading's best estimate where it gives one (none for claims rated not supported), with the "
+                    "analysis it comes from and its relevance tag, and the count of on-target results by "
+                    "direction, nulls included"
                     + ("; the strip counts the rule variants of data/derived/verdict_sensitivity.csv that move "
                        "the verdict" if sensitivity is not None else "") + " (data/derived/claims_verdicts.csv).",
-            input_sha256=digest(verdicts, sensitivity if sensitivity is not None else ""), width="double",
-            draw=_bind(claim_summary, verdicts, width="double", sensitivity=sensitivity)))
+            input_sha256=digest(verdicts, sensitivity if sensitivity is not None else "",
+                                repr(sorted((c.id, c.claim) for c in claims or [])), repr(titles)),
+            width="double",
+            draw=_bind(claim_summary, verdicts, width="double", sensitivity=sensitivity,
+                       claims={c.id: c.claim for c in claims or []}, titles=titles)))
     return specs
 
 
@@ -307,8 +314,10 @@ def _signature(rows: pd.DataFrame, res) -> tuple:
 
 
 def claim_rows(claim, effects: pd.DataFrame, analyses: list, relevance: pd.DataFrame | None) -> pd.DataFrame:
-    """The effects rows bearing on a claim with their ``relevance`` tag: from relevance.csv when it
-    exists, else the rows of the claim's analyses tagged "relevance not computed"."""
+    """The effects rows bearing on a claim with their ``relevance`` tag and ``role`` ("graded", or
+    "context": evidence the article does not cite, shown on the card but used for no verdict): from
+    relevance.csv when it exists, else the rows of the claim's analyses tagged "relevance not
+    computed"."""
     from evidence.plots.card import NOT_COMPUTED
 
     by_id = effects.set_index("row_id", drop=False)
@@ -318,21 +327,25 @@ def claim_rows(claim, effects: pd.DataFrame, analyses: list, relevance: pd.DataF
         from evidence.relevance import LEVELS
 
         rows_of = {a.id: list(a.rows["row_id"]) for a in analyses}
-        rel = relevance[(relevance["claim_id"] == claim.id) & (relevance["role"] == "graded")]
-        rel = rel.assign(_order=rel["relevance"].map(LEVELS.index)).sort_values("_order",
-                                                                                 kind="stable")
-        relevance = pd.DataFrame([{"claim_id": claim.id, "row_id": rid, "relevance": r.relevance}
+        rel = relevance[(relevance["claim_id"] == claim.id) & relevance["role"].isin(("graded", "context"))]
+        # graded evidence first (a row in a graded and a context analysis is graded), then by directness
+        rel = rel.assign(_order=rel["relevance"].map(LEVELS.index),
+                         _role=(rel["role"] != "graded").astype(int)).sort_values(["_role", "_order"],
+                                                                                  kind="stable")
+        relevance = pd.DataFrame([{"claim_id": claim.id, "row_id": rid, "relevance": r.relevance,
+                                   "role": r.role}
                                   for r in rel.itertuples() for rid in rows_of.get(r.analysis_id, [])],
-                                 columns=["claim_id", "row_id", "relevance"])
+                                 columns=["claim_id", "row_id", "relevance", "role"])
     if relevance is not None:
         rel = relevance[relevance["claim_id"] == claim.id].drop_duplicates("row_id")
         rel = rel[rel["row_id"].isin(by_id.index)]
         rows = by_id.loc[list(rel["row_id"])].reset_index(drop=True)
         rows["relevance"] = list(rel["relevance"])
+        rows["role"] = list(rel["role"]) if "role" in rel else "graded"
         return rows
     rows_of = {a.id: list(a.rows["row_id"]) for a in analyses}
     ids = list(dict.fromkeys(r for aid in claim.analyses for r in rows_of.get(aid, [])))
-    return by_id.loc[ids].reset_index(drop=True).assign(relevance=NOT_COMPUTED)
+    return by_id.loc[ids].reset_index(drop=True).assign(relevance=NOT_COMPUTED, role="graded")
 
 
 def _axis_caption(a, siblings: dict) -> str:

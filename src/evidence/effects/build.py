@@ -26,7 +26,8 @@ COLUMNS = ("row_id", "study_id", "pmid", "condition", "outcome", "instrument", "
            "evidence_role", "source", "derived", "estimable", "not_estimable_reason", "label",
            "risk_of_bias", "k_studies", "i2", "data_type", "result_class", "direction", "p",
            "p_operator", "n_total", "smd_implied_low", "smd_implied_high", "ci_computed",
-           "reported_value", "reported_ci_low", "reported_ci_high", "model", "review_n")
+           "reported_value", "reported_ci_low", "reported_ci_high", "model", "review_n",
+           "n_total_basis")
 ARM_TYPES = ("arm_mean_sd", "arm_change_sd", "arm_change_se", "arm_change_ci")
 SMD_FORMULAS = {"SMD": (calc.smd, "Hedges' g, metafor exact J"),
                 "SMD_RevMan": (calc.smd_revman, "Hedges' g, RevMan 5 formulas")}
@@ -392,12 +393,51 @@ def _review_n(row, study):
     return study["n_randomised"] if study["n_randomised"] is not None else study["n_analysed"]
 
 
+def _multi_arm(rows, by_id) -> set[str]:
+    """Studies with more than two arms as the sheet shows them: a row whose two arm sizes sum
+    to less than the study's n (a pairwise contrast of a three-arm trial, say)."""
+    out = set()
+    for row in rows:
+        n = _study_n(by_id[row["study_id"]])[0]
+        if None not in (n, row["n_int"], row["n_ctl"]) and row["n_int"] + row["n_ctl"] < n:
+            out.add(row["study_id"])
+    return out
+
+
+def _study_n(study) -> tuple[float | None, str]:
+    if study["n_analysed"] is not None:
+        return study["n_analysed"], "study n analysed"
+    if study["n_randomised"] is not None:
+        return study["n_randomised"], "study n randomised"
+    return None, ""
+
+
+def total_n(row, study, multi_arm: bool) -> tuple[float | None, str]:
+    """(total n of a trial row's between-group result, its basis). The two arms when both are
+    given; else, for a controlled trial (not a review's pooled row), the study's n analysed or
+    randomised (studies.csv), since the result then covers the whole trial: in a two-arm trial
+    always, in a multi-arm trial only where the sheet gives the intervention arm and leaves
+    the control blank because every other arm shares the test (an omnibus test)."""
+    if row["n_int"] is not None and row["n_ctl"] is not None:
+        return row["n_int"] + row["n_ctl"], "arms"
+    if row["design"] in vocabulary.POOLED_DESIGNS or row["comparator_type"] in ("", "none") \
+            or study["design"] in vocabulary.POOLED_DESIGNS:
+        return None, ""
+    if multi_arm:
+        if row["n_int"] is None or row["n_ctl"] is not None:
+            return None, ""
+        n, basis = _study_n(study)
+        return n, f"{basis}, all arms"
+    return _study_n(study)
+
+
 def effect_rows(studies, outcomes, smd_measure: str = "SMD", split_shared: bool = True):
     """Effects rows (dicts in COLUMNS order), sorted by study_id then row_id."""
     by_id = {s["study_id"]: s for s in studies.rows}
     rows = [dict(r) for r in outcomes.rows]
     if split_shared:
         split_shared_arms(rows)
+    multi = _multi_arm(rows, by_id)
     out = []
     for row in rows:
         study = by_id[row["study_id"]]
@@ -406,6 +446,7 @@ def effect_rows(studies, outcomes, smd_measure: str = "SMD", split_shared: bool 
         except Unconvertible as exc:
             raise DataError(str(exc), file=outcomes.path, row=row["_line"], field=exc.field) from exc
         cls = classes.annotate(row, eff)
+        cls["n_total"], basis = total_n(row, study, row["study_id"] in multi)
         se = math.sqrt(eff["vi"]) if eff["estimable"] else None
         yi = eff["yi"]
         computed = se is not None and eff["ci"] is None  # no CI reported: yi +- 1.959964 SE
@@ -435,6 +476,7 @@ def effect_rows(studies, outcomes, smd_measure: str = "SMD", split_shared: bool 
             # (studies.csv n_randomised, else n_analysed) where the row gives no n of its own
             "model": row["model"] if row["design"] in vocabulary.POOLED_DESIGNS else None,
             "review_n": _review_n(row, study) if row["design"] in vocabulary.POOLED_DESIGNS else None,
+            "n_total_basis": basis or None,
         })
     out.sort(key=lambda r: (r["study_id"], r["row_id"]))
     return out

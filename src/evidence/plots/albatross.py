@@ -65,6 +65,17 @@ class Point:
     n: float
     direction: int | None  # +1, -1, 0 / None (drawn on both sides)
     bound: bool = False
+    basis: str = ""  # where n comes from when not from the two arms ("study n randomised")
+
+
+def point_text(p: Point) -> str:
+    """'Sherman 2010, anxiety, ...: P = 0.39, n = 68 (study n randomised, all arms); "no
+    difference" stated, drawn on both sides': one key line."""
+    n = f"n = {int(p.n)}" + (f" ({p.basis})" if p.basis and p.basis != "arms" else "")
+    side = ("" if p.direction in (1, -1) else
+            "; \u201cno difference\u201d stated, no direction: drawn on both sides" if p.direction == 0 else
+            "; direction not reported, drawn on both sides")
+    return f"{p.label}: {p_text(p.p, p.bound)}, {n}{side}"
 
 
 def points(rows: pd.DataFrame, res: pd.DataFrame | None = None) -> tuple[list[Point], list[Skipped]]:
@@ -92,7 +103,9 @@ def points(rows: pd.DataFrame, res: pd.DataFrame | None = None) -> tuple[list[Po
             continue
         d = x["direction"]
         d = None if d is None or (isinstance(d, float) and math.isnan(d)) else int(d)
-        pts.append(Point(label, float(p), float(n), d, bound=x["p_operator"] == "<"))
+        basis = r.get("n_total_basis")
+        pts.append(Point(label, float(p), float(n), d, bound=x["p_operator"] == "<",
+                         basis="" if not isinstance(basis, str) else basis))
     return pts, skipped
 
 
@@ -128,9 +141,7 @@ def albatross(rows: pd.DataFrame, *, width: str = "single", res: pd.DataFrame | 
     W = WIDTHS[width] * 72
     m = _Measure(small)
     # one numbered key line per point, wrapped to the figure width
-    key = [m.wrap(f"{i}. {p.label}: {p_text(p.p, p.bound)}, n = {int(p.n)}"
-                  + ("" if p.direction in (1, -1) else "; direction not reported, drawn on both sides"),
-                  W - 10, size=small) for i, p in enumerate(pts, 1)]
+    key = [m.wrap(f"{i}. {point_text(p)}", W - 10, size=small) for i, p in enumerate(pts, 1)]
     key += [m.wrap("Not drawn: " + skipped_text(skipped) + ".", W - 10, size=small)] if skipped else []
     key += [m.wrap(ASSUMPTION, W - 10, size=small)]
     key_h = sum(1.25 * small * (k.count("\n") + 1) + 0.2 * small for k in key)
@@ -144,23 +155,84 @@ def albatross(rows: pd.DataFrame, *, width: str = "single", res: pd.DataFrame | 
     fav = case.current().favours
     fig.text(0.5 - 0.02, bottom + 4 / H, f"\u2190 {fav[0]}", ha="right", va="bottom", fontsize=small)
     fig.text(0.5 + 0.02, bottom + 4 / H, f"{fav[1]} \u2192", ha="left", va="bottom", fontsize=small)
-    handles = []
-    if any(p.direction in (1, -1) for p in pts):
-        handles.append(Line2D([], [], marker="o", ls="none", mfc=FAVOURS_INT, mec=FAVOURS_INT, ms=4,
-                              label="direction reported"))
-    if any(p.direction not in (1, -1) for p in pts):
-        handles.append(Line2D([], [], marker="o", ls=":", color=INK, lw=0.5, mfc="white", mec=INK, ms=4,
-                              label="direction not reported"))
-    handles.append(Line2D([], [], color=GREY, lw=0.6, ls=(0, (3, 2)), label="SMD contour"))
-    if any(p.bound for p in pts):
-        handles.append(Line2D([], [], marker=">", ls="-", color=INK, lw=0.8, ms=3, label="P below a bound"))
-    ax.legend(handles=handles, loc="upper left", fontsize=small, frameon=True, framealpha=1,
+    ax.legend(handles=legend_handles(pts), loc="upper left", fontsize=small, frameon=True, framealpha=1,
               edgecolor="none", borderaxespad=0.2, handlelength=1.6)
     y = key_h + 4
     for k in key:
         fig.text(5 / W, y / H, k, fontsize=small, va="top", ha="left")
         y -= 1.25 * small * (k.count("\n") + 1) + 0.2 * small
     return fig
+
+
+def legend_handles(pts: list[Point]) -> list[Line2D]:
+    """One key entry per kind of mark the points use (each colour and shape says what it is)."""
+    fav = case.current().favours
+    handles = []
+    for d, colour, words in ((1, FAVOURS_INT, fav[1].lower()), (-1, FAVOURS_CTL, fav[0].lower())):
+        if any(p.direction == d for p in pts):
+            handles.append(Line2D([], [], marker="o", ls="none", mfc=colour, mec=colour, ms=4, label=words))
+    if any(p.direction == 0 for p in pts):
+        handles.append(Line2D([], [], marker="s", ls=":", color=INK, lw=0.5, mfc="white", mec=INK, ms=4,
+                              label="\u201cno difference\u201d stated"))
+    if any(p.direction not in (1, -1, 0) for p in pts):
+        handles.append(Line2D([], [], marker="o", ls=":", color=INK, lw=0.5, mfc="white", mec=INK, ms=4,
+                              label="direction not reported"))
+    handles.append(Line2D([], [], color=GREY, lw=0.6, ls=(0, (3, 2)), label="SMD contour"))
+    if any(p.bound for p in pts):
+        handles.append(Line2D([], [], marker=">", ls="-", color=INK, lw=0.8, ms=3, label="P below a bound"))
+    return handles
+
+
+def strip_key(pts: list[Point]) -> str:
+    """The legend of a strip drawn without one, in words: 'Filled blue: favours massage; ...'."""
+    return "Marks: " + "; ".join(
+        {"o": "filled" if h.get_markerfacecolor() != "white" else "open circle", "s": "open square",
+         ">": "arrow"}.get(h.get_marker(), "dashed line") + (
+            " blue" if h.get_markerfacecolor() == FAVOURS_INT else
+            " orange" if h.get_markerfacecolor() == FAVOURS_CTL else "")
+        + f": {h.get_label()}" for h in legend_handles(pts)) + "."
+
+
+def _contour_label_at(d: float, n_lo: float, n_hi: float) -> tuple[float, float] | None:
+    """(x, n) where contour ``d`` is labelled: its crossing of the first of P = 0.05, 0.01, 0.2,
+    0.001 that lies inside the plotted n range, else just under the top of the plot. The contours' n at one P differ by the square
+    of their SMD ratio (6x, 2.6x), so labels at one P never collide; at different P they sit
+    at different x."""
+    for p in (0.05, 0.01, 0.2, 0.001):
+        n = _n_at(d, p)
+        if n is not None and n_lo * 1.15 <= n <= n_hi / 1.15:
+            return _x(p), n
+    n = n_hi / 1.3  # no round P inside the range: where the contour meets the top of the plot
+    p = 2 * stats.t.sf(d * math.sqrt(n) / 2, n - 2)
+    return (_x(p), n) if p >= P_FLOOR else None
+
+
+def _n_at(d: float, p: float) -> float | None:
+    """Total n (two equal arms) at which an SMD of ``d`` gives two-sided P = ``p`` (bisection on
+    the same t test the contours draw)."""
+    lo, hi = 4.0, 1e6
+    f = lambda n: 2 * stats.t.sf(d * math.sqrt(n) / 2, n - 2) - p  # noqa: E731 - decreasing in n
+    if f(lo) < 0 or f(hi) > 0:
+        return None
+    for _ in range(80):
+        mid = math.sqrt(lo * hi)
+        lo, hi = (mid, hi) if f(mid) > 0 else (lo, mid)
+    return math.sqrt(lo * hi)
+
+
+def _merge_tags(tags, dx: float = 0.4, dn: float = 0.06):
+    """Number labels of marks that sit almost on one another (|x| within ``dx``, log10 n within
+    ``dn``) merged into one label over their centre, so '5', '6', '7' never print as '67 76'."""
+    out: list[list] = []
+    for x, n, nums in sorted(tags):
+        for t in out:
+            if abs(t[0][-1] - x) < dx and abs(math.log10(t[1] / n)) < dn and (t[0][-1] > 0) == (x > 0):
+                t[0].append(x)
+                t[2] += [m for m in nums if m not in t[2]]
+                break
+        else:
+            out.append([[x], n, list(nums)])
+    return [(sum(xs) / len(xs), n, sorted(nums)) for xs, n, nums in out]
 
 
 def _tick(p: float) -> str:
@@ -182,11 +254,12 @@ def draw_axes(ax, pts: list[Point], small: float, fs: float) -> None:
         xs, ys = np.array([_x(v) for v in pv[keep]]), ns[keep]
         for sgn in (-1, 1):
             ax.plot(sgn * xs, ys, color=GREY, lw=0.6, ls=(0, (3, 2)), zorder=1)
-        if len(xs):
-            right = xs[-1] < xmax - 1.0
-            ax.text(xs[-1] + (0.08 if right else -0.08), ys[-1], f"SMD {d}", fontsize=small, color=GREY,
-                    ha="left" if right else "right", va="top", rotation=0)
+        at = _contour_label_at(d, n_lo, n_hi)
+        if at is not None:
+            ax.text(at[0] + 0.06, at[1], f"SMD {d}", fontsize=small, color=GREY, ha="left", va="center",
+                    zorder=1.5, bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none"})
     ax.axvline(0, color=INK, lw=0.6, zorder=1)
+    tags: list[tuple[float, float, list[int]]] = []  # (x, n, point numbers) of each mark
     groups: dict[tuple, list[int]] = {}  # equal points share one mark, numbered together
     for i, p in enumerate(pts, 1):
         groups.setdefault((p.p, p.n, p.direction, p.bound), []).append(i)
@@ -195,6 +268,7 @@ def draw_axes(ax, pts: list[Point], small: float, fs: float) -> None:
         x = _x(p.p)
         sides = [p.direction] if p.direction in (1, -1) else [-1, 1]
         colour = {1: FAVOURS_INT, -1: FAVOURS_CTL}.get(p.direction, INK)
+        marker = "s" if p.direction == 0 else "o"
         if len(sides) == 2:
             ax.plot([-x, x], [p.n, p.n], color=INK, lw=0.5, ls=":", zorder=2)
         for s in sides:
@@ -202,9 +276,11 @@ def draw_axes(ax, pts: list[Point], small: float, fs: float) -> None:
             if p.bound:
                 ax.annotate("", xy=(s * min(x + 0.8, xmax), p.n), xytext=(s * x, p.n),
                             arrowprops={"arrowstyle": "-|>", "color": colour, "lw": 0.8}, zorder=3)
-            ax.plot([s * x], [p.n], marker="o", ms=4, mfc=face, mec=colour, mew=0.8, zorder=4, ls="none")
-            ax.text(s * x, p.n * 1.12, ",".join(map(str, nums)), fontsize=small, ha="center", va="bottom",
-                    color=INK, zorder=5)
+            ax.plot([s * x], [p.n], marker=marker, ms=4, mfc=face, mec=colour, mew=0.8, zorder=4, ls="none")
+            tags.append((s * x, p.n, nums))
+    for x, n, nums in _merge_tags(tags):
+        ax.text(x, n * 1.12, ",".join(map(str, nums)), fontsize=small, ha="center", va="bottom",
+                color=INK, zorder=5)
     ticks = [1, 0.1, 0.01, 0.001, P_FLOOR]
     pos = sorted({s * _x(t) for t in ticks for s in (-1, 1)})
     ax.set_xticks(pos)

@@ -18,7 +18,15 @@ import pandas as pd
 from evidence import case
 from evidence import mids as mids_module
 from evidence.plots._layout import Column, Line, Panel, render
-from evidence.plots.albatross import ASSUMPTION, draw_axes, p_text, points, skipped_text
+from evidence.plots.albatross import (
+    ASSUMPTION,
+    draw_axes,
+    p_text,
+    point_text,
+    points,
+    skipped_text,
+    strip_key,
+)
 from evidence.plots.claimplot import grade_symbols
 from evidence.plots.forestplot import (
     NAMES,
@@ -44,6 +52,7 @@ COLUMNS = {
 }
 RELEVANCE = ("direct", "other population", "other comparator", "other outcome")
 NOT_COMPUTED = "relevance not computed"
+CONTEXT_HEAD = "Context, not cited and used for no verdict"
 COMPUTED_MARK = "*"
 
 
@@ -133,11 +142,15 @@ def missing_parts(claim, rows: pd.DataFrame) -> tuple[list[str], list[str]]:
     return outcomes, conditions
 
 
-def gap_lines(claim, rows: pd.DataFrame) -> list[str]:
+def gap_lines(claim, rows: pd.DataFrame, n_context: int = 0) -> list[str]:
+    """'No evidence on (outcome): panic disorder.', from the graded rows; ``n_context`` context
+    rows drawn on the card do not fill a gap (no verdict uses them)."""
     outcomes, conditions = missing_parts(claim, rows)
     out = []
     if rows.empty:
-        out.append("No results bear on this claim.")
+        out.append("No cited result bears on this claim"
+                   + (f" ({n_context} context result{'s' if n_context > 1 else ''} drawn below)."
+                      if n_context else "."))
     if outcomes:
         out.append("No evidence on (outcome): " + ", ".join(outcomes) + ".")
     if conditions:
@@ -200,7 +213,9 @@ def _n(r) -> str:
     a, b = r.get("n_int"), r.get("n_ctl")
     a = "" if _blank(a) else str(int(float(a)))
     b = "" if _blank(b) else str(int(float(b)))
-    return f"{a or chr(8211)}/{b or chr(8211)}" if a or b else ""
+    total = r.get("n_total")
+    whole = f" ({int(float(total))} in all)" if (not a or not b) and not _blank(total) else ""
+    return f"{a or chr(8211)}/{b or chr(8211)}{whole}" if a or b else (f"{int(float(total))} in all" if whole else "")
 
 
 def card(claim, rows: pd.DataFrame, *, verdict=None, downgrades: pd.DataFrame | None = None,
@@ -215,13 +230,16 @@ def card(claim, rows: pd.DataFrame, *, verdict=None, downgrades: pd.DataFrame | 
     res = results(rows) if res is None else res
     if "relevance" not in rows:
         rows["relevance"] = NOT_COMPUTED
+    if "role" not in rows:
+        rows["role"] = "graded"
+    graded = rows[rows["role"] != "context"]
     # the header: verdict, certainty, wording gap, downgrades, gaps, best estimate
     head = [f"Verdict: {col(verdict, 'verdict', 'not graded')}",
             f"Certainty: {grade_symbols(col(verdict, 'certainty'))}",
             f"Wording gap: {_gap(col(verdict, 'gap'), col(verdict, 'strength'))}"]
     lines, notes = downgrade_lines(downgrades, titles or {})
     head += lines
-    head += gap_lines(claim, rows)
+    head += gap_lines(claim, graded, len(rows) - len(graded))
     head += [f"Named for this claim but not drawn: {t} ({why})." for t, why in left_out]
     head.append(best_estimate_text(verdict))
     panels = [Panel([Line("note", h) for h in head], axis=False, favours=None)]
@@ -240,11 +258,11 @@ def card(claim, rows: pd.DataFrame, *, verdict=None, downgrades: pd.DataFrame | 
     for key in order:
         sub = rows[[k == key for k in keys]]
         lines = []
-        for rel in list(RELEVANCE) + [NOT_COMPUTED]:
-            part = sub[sub["relevance"] == rel]
+        for context, rel in [(False, r) for r in (*RELEVANCE, NOT_COMPUTED)] + [(True, r) for r in RELEVANCE]:
+            part = sub[(sub["relevance"] == rel) & ((sub["role"] == "context") == context)]
             if part.empty:
                 continue
-            lines.append(Line("header", rel.capitalize()))
+            lines.append(Line("header", f"{CONTEXT_HEAD}: {rel}" if context else rel.capitalize()))
             if key[0]:
                 lines += [_line(r, res.loc[r["row_id"]], strip_no) for _, r in part.iterrows()]
             else:
@@ -281,10 +299,8 @@ def card(claim, rows: pd.DataFrame, *, verdict=None, downgrades: pd.DataFrame | 
     if pts:
         fs = FONT_SIZES[width]
         small = max(fs - 1, MIN_PT)
-        key_lines = [f"{i}. {p.label}: {p_text(p.p, p.bound)}, n = {int(p.n)}"
-                     + ("" if p.direction in (1, -1) else ", direction not reported (both sides)")
-                     for i, p in enumerate(pts, 1)]
-        notes.append("Albatross strip: " + "; ".join(key_lines) + ". " + ASSUMPTION)
+        key_lines = [f"{i}. {point_text(p)}" for i, p in enumerate(pts, 1)]
+        notes.append("Albatross strip: " + "; ".join(key_lines) + ". " + strip_key(pts) + " " + ASSUMPTION)
 
         def draw(fig, rect):
             x0, y0, w, h = rect

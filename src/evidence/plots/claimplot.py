@@ -34,10 +34,43 @@ def sensitivity_strip(sensitivity: pd.DataFrame | None, claim_id: str) -> str:
     return f"{sum(moved)} of {len(moved)}"
 
 
+def directions_text(directions) -> str:
+    """'1 favour, 2 no difference' from the grading's 'favour 1; against 0; no difference 2;
+    unknown 0' (counts of zero left out): the on-target results, nulls included."""
+    text = "" if directions is None or (isinstance(directions, float) and math.isnan(directions)) \
+        else str(directions)
+    parts = []
+    for item in text.split(";"):
+        words, _, count = item.strip().rpartition(" ")
+        if count.isdigit() and int(count):
+            parts.append(f"{count} {words}")
+    return (", ".join(parts) or "none") if text else "not graded"
+
+
+def best_source(r, titles: dict[str, str]) -> str:
+    """Which analysis the best estimate comes from and how it differs from the claim ('GAD,
+    anxiety (HARS), end of treatment; other comparator'), from best_analysis and
+    relevant_analyses."""
+    aid = r.get("best_analysis")
+    if aid is None or (isinstance(aid, float) and math.isnan(aid)) or not str(aid).strip():
+        return ""
+    aid = str(aid).strip()
+    tag = ""
+    for item in str(r.get("relevant_analyses") or "").split(";"):
+        name, _, rest = item.strip().partition(" (")
+        if name == aid and rest:
+            tag = rest.rstrip(")")
+            break
+    return titles.get(aid, aid) + (f"; {tag}" if tag else "")
+
+
 def claim_summary(verdicts: pd.DataFrame, *, width: str = "double", title: str = "",
-                  sensitivity: pd.DataFrame | None = None):
+                  sensitivity: pd.DataFrame | None = None, claims: dict[str, str] | None = None,
+                  titles: dict[str, str] | None = None):
     """Figure of claims_verdicts.csv, ordered by claim: SMD best estimates on the axis, others in the
-    estimate column; no estimate for a claim rated not supported; the sensitivity strip when given."""
+    estimate column; no estimate for a claim rated not supported; the sensitivity strip when given.
+    ``claims``: claim id -> the claim in our words (printed under its id); ``titles``: analysis id
+    -> title, naming where each best estimate comes from and how it differs from the claim."""
     need = {"claim_id", "verdict", "certainty", "best_estimate", "ci_low", "ci_high", "measure"}
     missing = need - set(verdicts.columns)
     if missing:
@@ -49,7 +82,10 @@ def claim_summary(verdicts: pd.DataFrame, *, width: str = "double", title: str =
         if measure in RATIO and est is not None:
             est, lo, hi = (math.exp(v) if v is not None else None for v in (est, lo, hi))
         label = f"{r['claim_id']} {r.get('kind', '') or ''}".strip()
-        cells = {"verdict": str(r.get("verdict") or ""), "certainty": grade_symbols(r.get("certainty"))}
+        if claims and str(r["claim_id"]) in claims:
+            label += f": {claims[str(r['claim_id'])]}"
+        cells = {"verdict": str(r.get("verdict") or ""), "certainty": grade_symbols(r.get("certainty")),
+                 "results": directions_text(r.get("directions"))}
         if sensitivity is not None:  # beside the certainty: no room for a column of its own
             cells["certainty"] += f"\nmoved by {sensitivity_strip(sensitivity, str(r['claim_id']))}"
         k, n = _num(r.get("n_studies")), _num(r.get("n_participants"))
@@ -57,6 +93,7 @@ def claim_summary(verdicts: pd.DataFrame, *, width: str = "double", title: str =
         if "not supported" in cells["verdict"].lower():
             est = None
             cells["effect"] = "none (not supported)"
+        where = best_source(r, titles or {}) if est is not None else ""
         if est is None:
             cells.setdefault("effect", "none given")
             lines.append(Line("text", label, cells))  # nothing across the plot: the null line stays whole
@@ -66,10 +103,13 @@ def claim_summary(verdicts: pd.DataFrame, *, width: str = "double", title: str =
         else:
             cells["effect"] = f"{NAMES.get(measure, measure)} {effect_text(est, lo, hi, measure) or _fmt(est)}\u00a7"
             lines.append(Line("text", label, cells))
-    cols = [Column("verdict", "Verdict", align="left", max_frac=0.17),
-            Column("certainty", "Certainty", align="left"),
+        if where:
+            lines[-1].cells["effect"] += f"\nfrom: {where}"
+    cols = [Column("verdict", "Verdict", align="left", max_frac=0.12),
+            Column("certainty", "Certainty", align="left", max_frac=0.09),
+            Column("results", "On-target\nresults", align="left", max_frac=0.1),
             Column("kn", "Studies/\nparticipants", align="center"),
-            Column("effect", "Best estimate\n[95% CI]", side="right")]
+            Column("effect", "Best estimate\n[95% CI]", side="right", max_frac=0.16)]
 
     # every drawn interval whole (a summary must not clip the one CI it shows), symmetric about 0
     reach = max((abs(v) for ln in lines if ln.kind == "study" for v in (ln.lo, ln.hi)), default=0.5)
@@ -79,10 +119,16 @@ def claim_summary(verdicts: pd.DataFrame, *, width: str = "double", title: str =
              f"Positive SMD favours {case.current().intervention}."]
     if any(ln.cells.get("effect", "").endswith("\u00a7") for ln in lines):
         notes.append("\u00a7 On its own scale, not drawn on the SMD axis.")
+    notes.append("On-target results: results on the claim's own outcome, counted by direction; a null "
+                 "weighs as much as a benefit.")
+    if any("\nfrom: " in ln.cells.get("effect", "") for ln in lines):
+        notes.append("'from': the analysis the best estimate comes from and how it differs from the claim "
+                     "(its relevance tag).")
     if sensitivity is not None:
         notes.append("'moved by n of m': how many of the grading's named rule variants move the "
                      "verdict or its certainty (notebook 20 lists them).")
-    return render([panel], cols, width=width, title=title, footnotes=notes, label_header="Claim")
+    return render([panel], cols, width=width, title=title, footnotes=notes, label_header="Claim",
+                  label_frac=0.22 if claims else 0.3)
 
 
 def _fmt(v):

@@ -3,8 +3,9 @@
 Rows are study x comparison, columns outcome x timepoint; each cell holds one
 glyph per reported result: its shape is the result class (effect with CI,
 bound, P only, "no difference", not reported, not reachable...), its colour
-the direction. A corner mark says a ``wanted.csv`` request for that study and
-outcome is still open. Nothing is pooled or converted: the matrix shows what
+the direction it shows beyond chance (a null result is grey whatever its point
+estimate). A corner mark says a ``wanted.csv`` request for that study and
+outcome is still open. Context evidence sits below a rule. Nothing is pooled or converted: the matrix shows what
 exists, including the gaps.
 """
 
@@ -31,10 +32,31 @@ GLYPHS = {  # class -> (marker, filled with the direction colour)
     "not_reachable": ("$?$", True), "not_an_effect": ("$b$", True),
 }
 WANTED = "#c0392b"
+CONTEXT_TAG = " (context)"
+LEGEND_COLUMNS = 2
 
 
 def colour(direction) -> str:
     return {1: FAVOURS_INT, -1: FAVOURS_CTL, 0: GREY}.get(direction, INK)
+
+
+def clear_direction(x) -> int | None:
+    """The direction a cell is coloured by: +1 / -1 only where the result shows it beyond chance
+    (95% CI excluding no difference, or P < 0.05 with a direction), 0 where it does not (a CI
+    through the null, P >= 0.05, "no difference" stated), None where the direction is unknown.
+    A null result is never coloured as a benefit or a harm because of its point estimate."""
+    d = x["direction"]
+    d = None if d is None or d != d else int(d)
+    if d in (None, 0):
+        return d
+    lo, hi, p = x.get("lo"), x.get("hi"), x.get("p")
+    finite = [v for v in (lo, hi) if v is not None and v == v]
+    if x["result_class"] in ("effect", "effect_sign_unknown") and len(finite) == 2:
+        return d if lo > 0 or hi < 0 or (p is not None and p == p and p < 0.05 and (lo > 0) == (hi > 0)) \
+            else 0
+    if p is not None and p == p:
+        return d if p < 0.05 or x.get("p_operator") == "<" and p <= 0.05 else 0
+    return d
 
 
 def short_timepoint(r) -> str:
@@ -93,13 +115,16 @@ def harvest(rows: pd.DataFrame, *, wanted: pd.DataFrame | None = None, width: st
     res = results(rows) if res is None else res
     rows = rows.reset_index(drop=True)
     rkeys, ckeys, cells = [], [], {}
+    context = rows.get("evidence_role", pd.Series("", index=rows.index)).astype(str) == "context"
+    rows = pd.concat([rows[~context], rows[context]])  # context evidence last, set apart below a rule
     for _, r in rows.iterrows():
-        rk = (str(r.get("label") or r.get("study_id")), _comparison(r))
+        rk = (str(r.get("label") or r.get("study_id")) + (CONTEXT_TAG if r.get("evidence_role") == "context"
+                                                           else ""), _comparison(r))
         ck = (_outcome(r), short_timepoint(r))
         rkeys += [rk] if rk not in rkeys else []
         ckeys += [ck] if ck not in ckeys else []
         x = res.loc[r["row_id"]]
-        cells.setdefault((rk, ck), []).append((x["result_class"], x["direction"], str(r["study_id"]), ck[0]))
+        cells.setdefault((rk, ck), []).append((x["result_class"], clear_direction(x), str(r["study_id"]), ck[0]))
     first = {o: i for i, (o, _t) in reversed(list(enumerate(ckeys)))}
     weeks = {}
     for _, r in rows.iterrows():
@@ -124,7 +149,9 @@ def harvest(rows: pd.DataFrame, *, wanted: pd.DataFrame | None = None, width: st
     cell_h = 2.6 * fs
     grid_h = cell_h * len(rkeys)
     used = sorted({cls for v in cells.values() for cls, *_ in v}, key=list(GLYPHS).index)
-    legend_rows = -(-(len(used) + 3 + (1 if open_wanted & _keys(cells) else 0)) // 3)
+    has_context = any(s.endswith(CONTEXT_TAG) for s, _c in rkeys)
+    n_handles = len(used) + len({d for v in cells.values() for _c, d, *_ in v}) + (1 if open_wanted & _keys(cells) else 0) + (1 if has_context else 0)
+    legend_rows = -(-n_handles // LEGEND_COLUMNS)
     legend_h = legend_rows * 1.6 * small + 6
     H = top + grid_h + legend_h + 16
     fig = Figure(figsize=(W / 72, H / 72))
@@ -142,6 +169,9 @@ def harvest(rows: pd.DataFrame, *, wanted: pd.DataFrame | None = None, width: st
     ax.tick_params(axis="y", length=0, pad=3)
     for i in range(len(rkeys) + 1):
         ax.axhline(i, color="#cccccc", lw=0.5)
+    split = next((i for i, (s, _c) in enumerate(rkeys) if s.endswith(CONTEXT_TAG)), None)
+    if split:  # a rule between the cited evidence and the context evidence under it
+        ax.axhline(split, color=INK, lw=1.0, zorder=2)
     for j in range(len(ckeys) + 1):
         ax.axvline(j, color="#cccccc", lw=0.5)
     for s in ax.spines.values():
@@ -160,13 +190,18 @@ def harvest(rows: pd.DataFrame, *, wanted: pd.DataFrame | None = None, width: st
     handles = [Line2D([], [], marker=GLYPHS[c][0], ls="none", ms=5 if GLYPHS[c][0].startswith("$") else 4,
                       mfc=INK if GLYPHS[c][1] else "white", mec=INK, label=CLASSES[c]) for c in used]
     fav = case.current().favours
-    handles += [Line2D([], [], marker="s", ls="none", ms=4, color=FAVOURS_INT, label=fav[1].lower()),
-                Line2D([], [], marker="s", ls="none", ms=4, color=FAVOURS_CTL, label=fav[0].lower()),
-                Line2D([], [], marker="s", ls="none", ms=4, color=INK, label="direction not known")]
+    shown = {d for v in cells.values() for _c, d, *_ in v}
+    handles += [Line2D([], [], marker="s", ls="none", ms=4, color=colour(d), label=words)
+                for d, words in ((1, fav[1].lower()), (-1, fav[0].lower()),
+                                 (0, "no clear difference (CI includes none, P \u2265 0.05)"),
+                                 (None, "direction not known")) if d in shown]
     if open_wanted & _keys(cells):
         handles.append(Line2D([], [], marker="v", ls="none", ms=3.2, color=WANTED,
-                              label="open request in wanted.csv"))
-    fig.legend(handles=handles, loc="lower left", bbox_to_anchor=(4 / W, 2 / H), ncol=3, fontsize=small,
+                              label="full-text result requested, still open"))
+    if split:
+        handles.append(Line2D([], [], color=INK, lw=1.0,
+                              label="below the rule: context, not cited, used for no verdict"))
+    fig.legend(handles=handles, loc="lower left", bbox_to_anchor=(4 / W, 2 / H), ncol=LEGEND_COLUMNS, fontsize=small,
                frameon=False, handlelength=1.2, columnspacing=1.2, borderaxespad=0)
     return fig
 
