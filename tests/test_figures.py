@@ -265,17 +265,16 @@ def condition_effects() -> pd.DataFrame:
 
 
 def accounted(fig) -> int:
-    """Effects a map shows: markers and diamonds, single text lines, and the counts of collapsed lines."""
+    """Effects a map accounts for: every line carries its result class in the Result column, one
+    line per row or per collapsed group ("E 2019 \u2014 3 effects"), which counts its rows."""
     import re
 
-    from matplotlib.patches import Polygon
+    from evidence.plots.results import CLASSES
 
-    drawn = sum(len([ln for ln in ax.lines if ln.get_marker() == "s"])
-                + len([p for p in ax.patches if isinstance(p, Polygon)]) for ax in fig.axes)
     labels = [t.get_text().replace("\n", " ") for t in fig.texts]
+    classes = sum(t in CLASSES.values() for t in labels)
     collapsed = [int(n) for t in labels for n in re.findall(r"\u2014 (\d+) effects", t)]
-    messages = sum(t.startswith("no effect size") for t in labels)
-    return drawn + messages - len(collapsed) + sum(collapsed)
+    return classes - len(collapsed) + sum(collapsed)
 
 
 def test_condition_maps_in_the_index_in_three_formats_with_every_row(inputs, tmp_path):

@@ -13,6 +13,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.patches import Rectangle
 
 from evidence.claims import Claim
 from evidence.effects.build import total_n
@@ -268,3 +269,37 @@ def test_context_note_and_axis_caption_name_what_they_share():
     siblings = {_sibling_key(a): ["forest_ctx", "forest_gad"]}
     assert _axis_caption(a, siblings) == "x axis shared with forest_gad (MD on the same scale). "
     assert _axis_caption(a, {_sibling_key(a): ["forest_ctx"]}).startswith("x axis fitted to this plot")
+
+
+# -- condition maps: drawn as the cards are, grouped by evidence role ------------------------------
+
+def test_condition_map_mirrors_a_sign_unknown_interval_and_shades_the_mid_in_its_own_units():
+    from evidence.mids import Mid
+    from evidence.plots import condition_evidence
+
+    rows = pd.DataFrame([
+        row("k1", "kent2008", "pain", "effect", measure="MD", instrument="MPAC pain (0-10)", yi=0.9, se=0.15,
+            ci_low=0.61, ci_high=1.19, direction=1, n_total=380, n_total_basis="study n randomised",
+            evidence_role="included_in_cited_review", estimable=True),
+        row("k2", "kent2008", "pain", "effect_sign_unknown", measure="MD", instrument="BPI mean pain (0-10)",
+            reported_value=0.07, reported_ci_low=-0.23, reported_ci_high=0.37, direction=0, n_total=380,
+            evidence_role="included_in_cited_review"),
+        row("n1", "dunn2010", "pain", "no_difference", p=0.57, direction=0, n_int=56, n_ctl=55, n_total=111),
+        frame().iloc[4],  # the context review
+    ])
+    mids = (Mid("pain", "MPAC pain (0-10)", "points", 2.0, "Farrar 2001"),)
+    with house_style("double"):
+        fig = condition_evidence(rows, mids=mids, res=results(rows, outcomes=None))
+    text = " ".join(t.get_text() for t in fig.texts).replace("\n", " ")
+    for heading in ("Included in a cited review", "Cited by the article",
+                    "Context, not cited and used for no verdict"):
+        assert heading in text, heading
+    assert "MD, MPAC pain points (0-10)" in text and "BPI mean pain points (0-10); no MID" in text
+    mpac = [ax for ax in fig.axes if any(isinstance(p, Rectangle) and p.get_width() == pytest.approx(4.0)
+                                         for p in ax.patches)]
+    assert len(mpac) == 1  # the +-2 point MID band, on the MPAC panel only
+    squares = [ln for ax in fig.axes for ln in ax.lines if ln.get_marker() == "s"
+               and ln.get_markerfacecolor() == "white"]
+    assert len(squares) >= 2  # the mirrored pair (and the strip's "no difference" squares)
+    strip = [ax for ax in fig.axes if "albatross strip" in ax.get_title(loc="left")]
+    assert len(strip) == 1 and "albatross point 1" in text

@@ -28,7 +28,7 @@ from evidence.plots import (
     albatross,
     card,
     claim_summary,
-    evidence_map,
+    condition_evidence,
     forest,
     funnel,
     harvest,
@@ -138,7 +138,7 @@ def condition_map(condition: str, effects: pd.DataFrame, specs=None, *, mids: pd
     cm = condition_of(condition)
     rows = condition_rows(cm.key, effects, specs)
     mids = load_mids() if mids is None else mids
-    return evidence_map(rows, title=f"Evidence map: {cm.title}", mids=_map_mids(mids), width=width)
+    return condition_evidence(rows, title=f"Evidence map: {cm.title}", mids=mids, width=width)
 
 
 def _condition_caption(cm: ConditionMap, rows: pd.DataFrame, analyses) -> str:
@@ -147,9 +147,12 @@ def _condition_caption(cm: ConditionMap, rows: pd.DataFrame, analyses) -> str:
     k = len(_estimable(rows))
     return (f"{cm.title}: every effect of the analyses {', '.join(own)}"
             + (f", with {', '.join(context)} as context (not cited)" if context else "")
-            + f" (data/analyses.yaml). {k} estimable of {len(rows)} effects; effects on a common scale "
-              "(SMD) share a panel, others keep their native scale; effects that could not be computed are "
-              "listed with the reason, one line per study and reason. " + sources_caption(rows))
+            + f" (data/analyses.yaml). {k} estimable of {len(rows)} effects, every result drawn with a mark "
+              "by its result class as on the claim cards: effects on a common scale (SMD) share a panel, "
+              "others keep their native scale with the MID in their own units where data/mids.csv has one; "
+              "an interval of unknown direction is mirrored about the null, a P bound is an arrow, a P "
+              "without an effect is a point of the albatross strip, and results with no number are listed "
+              "by class. " + sources_caption(rows))
 
 
 def load_mids(path: Path | None = None):
@@ -232,7 +235,7 @@ def plan(effects: pd.DataFrame, *, analyses: list, mids,
         specs.append(FigureSpec(
             id=f"map_{cm.key}", title=f"Evidence map: {cm.title}", caption=_condition_caption(cm, rows, analyses),
             input_sha256=digest(rows), width="double",
-            draw=_bind(evidence_map, rows, title="", mids=_map_mids(mids), width="double")))
+            draw=_bind(condition_evidence, rows, mids=mids, width="double", res=res)))
     graded = set(verdicts["claim_id"]) if verdicts is not None else None
     titles = {a.id: a.title for a in analyses}
     by_claim = verdicts.set_index("claim_id", drop=False) if verdicts is not None else None
@@ -394,12 +397,6 @@ def _shared_xlims(analyses: list, mids) -> dict:
                 lo, hi = 1 / r, r
         out[key] = (lo, hi)
     return out
-
-
-def _map_mids(table) -> dict:
-    """The generic SMD MID for the maps' SMD panel (outcome 'any'), from ``evidence.mids``."""
-    hit = mids_module.lookup(table, "any", "SMD")
-    return {"SMD": hit.mid} if hit else {}
 
 
 def _funnel_spec(a) -> FigureSpec:

@@ -8,7 +8,7 @@ from evidence.plots.funnelplot import funnel
 from evidence.plots.mapplot import evidence_map
 from evidence.plots.albatross import albatross
 from evidence.plots.harvest import harvest
-from evidence.plots.card import card
+from evidence.plots.card import card, condition_evidence
 
-__all__ = ["WIDTHS", "albatross", "card", "claim_summary", "evidence_map", "forest", "funnel",
+__all__ = ["WIDTHS", "albatross", "card", "claim_summary", "condition_evidence", "evidence_map", "forest", "funnel",
            "grade_symbols", "harvest", "house_style", "sources_caption"]

@@ -17,6 +17,7 @@ import pandas as pd
 
 from evidence import case
 from evidence import mids as mids_module
+from evidence.errors import EvidenceError
 from evidence.plots._layout import Column, Line, Panel, render
 from evidence.plots.albatross import (
     ASSUMPTION,
@@ -218,31 +219,14 @@ def _n(r) -> str:
     return f"{a or chr(8211)}/{b or chr(8211)}{whole}" if a or b else (f"{int(float(total))} in all" if whole else "")
 
 
-def card(claim, rows: pd.DataFrame, *, verdict=None, downgrades: pd.DataFrame | None = None,
-         mids=(), width: str = "double", res: pd.DataFrame | None = None,
-         titles: dict[str, str] | None = None, left_out=()):
-    """The claim card (Figure). ``rows``: effects rows bearing on the claim with a ``relevance``
-    column (``NOT_COMPUTED`` when the grading has not tagged them); ``titles``: analysis id ->
-    title, so the card names analyses as analyses.yaml titles them, never by id; ``left_out``:
-    (title, why) of analyses named for the claim that bear on neither its population nor its
-    outcome, which the card says it does not draw."""
-    rows = rows.reset_index(drop=True).copy()
-    res = results(rows) if res is None else res
-    if "relevance" not in rows:
-        rows["relevance"] = NOT_COMPUTED
-    if "role" not in rows:
-        rows["role"] = "graded"
-    graded = rows[rows["role"] != "context"]
-    # the header: verdict, certainty, wording gap, downgrades, gaps, best estimate
-    head = [f"Verdict: {col(verdict, 'verdict', 'not graded')}",
-            f"Certainty: {grade_symbols(col(verdict, 'certainty'))}",
-            f"Wording gap: {_gap(col(verdict, 'gap'), col(verdict, 'strength'))}"]
-    lines, notes = downgrade_lines(downgrades, titles or {})
-    head += lines
-    head += gap_lines(claim, graded, len(rows) - len(graded))
-    head += [f"Named for this claim but not drawn: {t} ({why})." for t, why in left_out]
-    head.append(best_estimate_text(verdict))
-    panels = [Panel([Line("note", h) for h in head], axis=False, favours=None)]
+def evidence_panels(rows: pd.DataFrame, res: pd.DataFrame, mids, groups, width: str):
+    """(panels, footnotes, albatross strip) drawing every row with a mark by its result class: one
+    panel per measure (MD: per scale and outcome) with its MID band or "no MID", a panel of the
+    results without a number to draw, and a strip for the P values without an effect. ``groups``:
+    (heading, boolean mask over ``rows``) in order; each panel lists its rows under the headings
+    of the groups they fall in (claim cards group by relevance, condition maps by evidence role)."""
+    rows = rows.reset_index(drop=True)
+    panels, notes = [], []
     # the albatross strip: results with a P but no effect
     p_rows = rows[[res.loc[r, "result_class"] in WITH_P for r in rows["row_id"]]]
     pts, skipped = points(p_rows, res) if len(p_rows) else ([], [])
@@ -256,13 +240,13 @@ def card(claim, rows: pd.DataFrame, *, verdict=None, downgrades: pd.DataFrame | 
     keys = [_panel_key(r, res.loc[r["row_id"]]) for _, r in rows.iterrows()]
     order = sorted(set(keys), key=lambda k: (k[0] == "", k[0] != "SMD", k))
     for key in order:
-        sub = rows[[k == key for k in keys]]
         lines = []
-        for context, rel in [(False, r) for r in (*RELEVANCE, NOT_COMPUTED)] + [(True, r) for r in RELEVANCE]:
-            part = sub[(sub["relevance"] == rel) & ((sub["role"] == "context") == context)]
+        inside = pd.Series([k == key for k in keys], index=rows.index)
+        for heading, mask in groups:
+            part = rows[inside & mask.reset_index(drop=True)]
             if part.empty:
                 continue
-            lines.append(Line("header", f"{CONTEXT_HEAD}: {rel}" if context else rel.capitalize()))
+            lines.append(Line("header", heading))
             if key[0]:
                 lines += [_line(r, res.loc[r["row_id"]], strip_no) for _, r in part.iterrows()]
             else:
@@ -312,6 +296,41 @@ def card(claim, rows: pd.DataFrame, *, verdict=None, downgrades: pd.DataFrame | 
         strip = (150.0, draw)
     if skipped:
         notes.append("Not placed in the strip: " + skipped_text(skipped) + ".")
+    return panels, notes, strip
+
+
+def card(claim, rows: pd.DataFrame, *, verdict=None, downgrades: pd.DataFrame | None = None,
+         mids=(), width: str = "double", res: pd.DataFrame | None = None,
+         titles: dict[str, str] | None = None, left_out=()):
+    """The claim card (Figure). ``rows``: effects rows bearing on the claim with a ``relevance``
+    column (``NOT_COMPUTED`` when the grading has not tagged them); ``titles``: analysis id ->
+    title, so the card names analyses as analyses.yaml titles them, never by id; ``left_out``:
+    (title, why) of analyses named for the claim that bear on neither its population nor its
+    outcome, which the card says it does not draw."""
+    rows = rows.reset_index(drop=True).copy()
+    res = results(rows) if res is None else res
+    if "relevance" not in rows:
+        rows["relevance"] = NOT_COMPUTED
+    if "role" not in rows:
+        rows["role"] = "graded"
+    graded = rows[rows["role"] != "context"]
+    # the header: verdict, certainty, wording gap, downgrades, gaps, best estimate
+    head = [f"Verdict: {col(verdict, 'verdict', 'not graded')}",
+            f"Certainty: {grade_symbols(col(verdict, 'certainty'))}",
+            f"Wording gap: {_gap(col(verdict, 'gap'), col(verdict, 'strength'))}"]
+    lines, notes = downgrade_lines(downgrades, titles or {})
+    head += lines
+    head += gap_lines(claim, graded, len(rows) - len(graded))
+    head += [f"Named for this claim but not drawn: {t} ({why})." for t, why in left_out]
+    head.append(best_estimate_text(verdict))
+    panels = [Panel([Line("note", h) for h in head], axis=False, favours=None)]
+    groups = [(rel.capitalize(), (rows["relevance"] == rel) & (rows["role"] != "context"))
+              for rel in (*RELEVANCE, NOT_COMPUTED)]
+    groups += [(f"{CONTEXT_HEAD}: {rel}", (rows["relevance"] == rel) & (rows["role"] == "context"))
+               for rel in RELEVANCE]
+    more, more_notes, strip = evidence_panels(rows, res, mids, groups, width)
+    panels += more
+    notes += more_notes
     cols = [Column("n", f"n {case.current().intervention}/\n{case.current().control}", align="center"),
             Column("result", "Result", side="right", align="left", max_frac=0.13),
             Column("effect", "Estimate\n[95% CI]", side="right", max_frac=0.15)]
@@ -354,3 +373,27 @@ def _text_lines(part: pd.DataFrame, res, strip_no) -> list[Line]:
         out.append(Line("text", f"{study} \u2014 {collapsed_what(sub)}", cells))
     return out
 
+
+
+ROLES = {"cited": "Cited by the article", "included_in_cited_review": "Included in a cited review",
+         "context": "Context, not cited and used for no verdict"}
+
+
+def condition_evidence(rows: pd.DataFrame, *, mids=(), width: str = "double",
+                       res: pd.DataFrame | None = None, title: str = ""):
+    """A condition's evidence map (Figure): every row of its analyses drawn as on a claim card,
+    grouped by evidence role (cited, included in a cited review, context), with no verdict."""
+    rows = rows.reset_index(drop=True).copy()
+    if rows.empty:
+        raise EvidenceError("condition evidence map: no rows")
+    res = results(rows) if res is None else res
+    role = rows.get("evidence_role", pd.Series("", index=rows.index)).astype(str)
+    groups = [(heading, role == key) for key, heading in ROLES.items()]
+    groups.append(("Role not recorded", ~role.isin(list(ROLES))))
+    panels, notes, strip = evidence_panels(rows, res, mids, groups, width)
+    cols = [Column("n", f"n {case.current().intervention}/\n{case.current().control}", align="center"),
+            Column("result", "Result", side="right", align="left", max_frac=0.13),
+            Column("effect", "Estimate\n[95% CI]", side="right", max_frac=0.15)]
+    notes.append(f"Positive values favour {case.current().intervention}.")
+    return render(panels, cols, width=width, title=title, footnotes=notes, label_header="Source",
+                  label_frac=0.4, strip=strip)
