@@ -303,3 +303,23 @@ def test_condition_map_mirrors_a_sign_unknown_interval_and_shades_the_mid_in_its
     assert len(squares) >= 2  # the mirrored pair (and the strip's "no difference" squares)
     strip = [ax for ax in fig.axes if "albatross strip" in ax.get_title(loc="left")]
     assert len(strip) == 1 and "albatross point 1" in text
+
+
+def test_point_numbers_are_kept_short():
+    from evidence.plots.albatross import runs
+
+    assert runs(list(range(11, 0, -1))) == "1\u201311"
+    assert runs([1, 2]) == "1,2" and runs([3, 5, 6, 7]) == "3,5\u20137" and runs([4]) == "4"
+
+
+def test_an_analysis_drawn_whole_inside_a_wider_forest_gets_no_copy_of_its_own():
+    from evidence.figures import _contained
+
+    def a(aid, ids, measure="SMD", result=None):
+        return SimpleNamespace(id=aid, measure=measure, result=result,
+                               rows=pd.DataFrame({"row_id": ids, "estimable": [True] * len(ids)}))
+
+    one, many = a("one_review", ["z1"]), a("reviews", ["z1", "l1", "l2"])
+    pooled = a("pooled_pair", ["l1", "l2"], result=object())  # a fit of its own: keeps its forest
+    other_scale = a("md_one", ["z1"], measure="MD")
+    assert _contained([one, many, pooled, other_scale]) == {"one_review": "reviews"}

@@ -181,12 +181,15 @@ def plan(effects: pd.DataFrame, *, analyses: list, mids,
     specs = []
     drawn_albatross = {}  # points drawn -> figure id: a claim whose points another plot shows gets none
     xlims = _shared_xlims(analyses, mids)
+    inside = _contained(analyses)
     siblings = {}
     for a in analyses:
-        if not _estimable(a.rows).empty:
+        if not _estimable(a.rows).empty and a.id not in inside:
             siblings.setdefault(_sibling_key(a), []).append(f"forest_{a.id}")
     for a in analyses:
         if _estimable(a.rows).empty:  # nothing to draw: its rows are in the condition's harvest plot
+            continue
+        if a.id in inside:  # its rows are drawn whole in a wider forest: no second copy of them
             continue
         mid, mid_src = mid_for(mids, a.outcome, a.measure, set(a.rows["instrument"].dropna()))
         k = len(_estimable(a.rows))
@@ -195,6 +198,9 @@ def plan(effects: pd.DataFrame, *, analyses: list, mids,
                    + (" " if mid else " No minimal important difference in data/mids.csv for this "
                       "outcome and scale. ")
                    + _axis_caption(a, siblings) + _context_note(a, relevance, " ")
+                   + "".join(f"It also draws the analysis {t.title} ({t.id}), whose rows are all here, so that "
+                             "analysis has no forest plot of its own. "
+                             for t in analyses if inside.get(t.id) == a.id)
                    + sources_caption(a.rows))
         # per-arm event columns and risk of bias do not fit one journal column: such forests get two
         width = "double" if "events_int" in a.rows and a.rows["events_int"].notna().any() else "single"
@@ -372,6 +378,22 @@ def _context_note(a, relevance, end: str = "") -> str:
             tags.append(f"{tag} for {', '.join(sorted(grp['claim_id']))}")
     return ("Context evidence: not cited by the article and not used for any verdict"
             + (f"; {'; '.join(tags)}" if tags else "") + "." + end)
+
+
+def _contained(analyses: list) -> dict[str, str]:
+    """Unpooled analyses whose rows all sit in another drawn analysis of the same measure -> that
+    analysis' id (the first widest one). Such a forest would repeat rows the wider one already
+    draws, e.g. a one-review analysis inside a side-by-side of later reviews."""
+    drawn = [a for a in analyses if not _estimable(a.rows).empty]
+    out = {}
+    for a in drawn:
+        if a.result is not None:
+            continue
+        ids = set(a.rows["row_id"])
+        wider = [b for b in drawn if b.id != a.id and b.measure == a.measure and ids < set(b.rows["row_id"])]
+        if wider:
+            out[a.id] = max(wider, key=lambda b: len(b.rows)).id
+    return out
 
 
 def _sibling_key(a) -> tuple:

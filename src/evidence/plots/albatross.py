@@ -220,6 +220,18 @@ def _n_at(d: float, p: float) -> float | None:
     return math.sqrt(lo * hi)
 
 
+def runs(nums: list[int]) -> str:
+    """'1\u201311' for 1, 2, ..., 11; '1,2' and '3,5\u20137' otherwise: point numbers kept short."""
+    out, start = [], None
+    nums = sorted(nums)
+    for i, n in enumerate(nums):
+        start = n if start is None else start
+        if i + 1 == len(nums) or nums[i + 1] != n + 1:
+            out.append(str(start) if n == start else f"{start},{n}" if n == start + 1 else f"{start}\u2013{n}")
+            start = None
+    return ",".join(out)
+
+
 def _merge_tags(tags, dx: float = 0.4, dn: float = 0.06):
     """Number labels of marks that sit almost on one another (|x| within ``dx``, log10 n within
     ``dn``) merged into one label over their centre, so '5', '6', '7' never print as '67 76'."""
@@ -279,8 +291,8 @@ def draw_axes(ax, pts: list[Point], small: float, fs: float) -> None:
             ax.plot([s * x], [p.n], marker=marker, ms=4, mfc=face, mec=colour, mew=0.8, zorder=4, ls="none")
             tags.append((s * x, p.n, nums))
     for x, n, nums in _merge_tags(tags):
-        ax.text(x, n * 1.12, ",".join(map(str, nums)), fontsize=small, ha="center", va="bottom",
-                color=INK, zorder=5)
+        ax.text(x, n * 1.12, runs(nums), fontsize=small, ha="center", va="bottom", color=INK, zorder=5,
+                bbox={"boxstyle": "square,pad=0.05", "fc": "white", "ec": "none"})
     ticks = [1, 0.1, 0.01, 0.001, P_FLOOR]
     pos = sorted({s * _x(t) for t in ticks for s in (-1, 1)})
     ax.set_xticks(pos)
