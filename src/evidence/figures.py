@@ -205,12 +205,13 @@ def plan(effects: pd.DataFrame, *, analyses: list, mids,
         # per-arm event columns and risk of bias do not fit one journal column: such forests get two
         width = "double" if "events_int" in a.rows and a.rows["events_int"].notna().any() else "single"
         a_rob = _rob_rows(rob, a.rows)  # risk-of-bias domain rows of the analysis' studies
+        f_rows, f_by = _by_outcome(a)
         caption += _rob_caption(a_rob, a.rows)
         specs.append(FigureSpec(
             id=f"forest_{a.id}", title=f"Forest plot: {a.title}", caption=caption,
             input_sha256=digest(a.rows, _result_text(a.result), *([a_rob] if a_rob is not None else [])),
             width=width,
-            draw=_bind(forest, a.rows, a.result, measure=a.measure, mid=mid, width=width,
+            draw=_bind(forest, f_rows, a.result, by=f_by, measure=a.measure, mid=mid, width=width,
                        mid_source=mid_src, xlim=xlims.get(_sibling_key(a)), rob=a_rob,
                        note=_context_note(a, relevance))))
         if meta_extras and a.result is not None and int(a.result.k) >= MIN_FUNNEL_K:
@@ -378,6 +379,15 @@ def _context_note(a, relevance, end: str = "") -> str:
             tags.append(f"{tag} for {', '.join(sorted(grp['claim_id']))}")
     return ("Context evidence: not cited by the article and not used for any verdict"
             + (f"; {'; '.join(tags)}" if tags else "") + "." + end)
+
+
+def _by_outcome(a) -> tuple:
+    """(rows, by) for a forest: an unpooled side-by-side of several outcomes gets one heading
+    per outcome, so a pain estimate never reads as one more row of a fatigue list."""
+    if a.result is not None or a.rows["outcome"].nunique() < 2:
+        return a.rows, None
+    words = a.rows["outcome"].astype(str).str.replace("_", " ").str.capitalize()
+    return a.rows.assign(outcome_heading=words), "outcome_heading"
 
 
 def _contained(analyses: list) -> dict[str, str]:

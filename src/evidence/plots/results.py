@@ -33,7 +33,7 @@ CLASSES = {  # class -> words a board member reads (legend, tags)
     "p_only": "P only, no direction",
     "direction_only": "direction only",
     "not_reported": "not reported",
-    "not_reachable": "not reachable offline",
+    "not_reachable": "full text not available",  # the result exists in a paper this audit could not read
     "not_an_effect": "baseline, not an effect",
 }
 DRAWN_AS_EFFECT = ("effect", "effect_sign_unknown", "estimate_only")
