@@ -272,7 +272,7 @@ def accounted(fig) -> int:
     from evidence.plots.results import CLASSES
 
     labels = [t.get_text().replace("\n", " ") for t in fig.texts]
-    classes = sum(t in CLASSES.values() for t in labels)
+    classes = sum(any(t == c or t.startswith(c + ", ") for c in CLASSES.values()) for t in labels)
     collapsed = [int(n) for t in labels for n in re.findall(r"\u2014 (\d+) effects", t)]
     return classes - len(collapsed) + sum(collapsed)
 

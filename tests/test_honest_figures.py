@@ -85,7 +85,7 @@ def test_harvest_colours_a_null_as_a_null_and_sets_context_apart():
     assert to_hex(by_y[baker][0]) == to_hex(GREY) and to_hex(by_y[cole][0]) == to_hex(GREY)
     assert to_hex(by_y[abel][0]) == to_hex(FAVOURS_INT)
     # the context review is the last row, tagged, under a heavier rule
-    assert labels[-1].startswith("Hale 2016 (context)")
+    assert labels[-1].startswith("Hale 2016 (context; k not reported)")
     rules = [ln for ln in ax.lines if len(ln.get_xdata()) == 2 and ln.get_linewidth() >= 1.0]
     assert len(rules) == 1 and rules[0].get_ydata()[0] == len(labels) - 1
     legend = " ".join(t.get_text() for t in fig.legends[0].get_texts())
@@ -302,7 +302,7 @@ def test_condition_map_mirrors_a_sign_unknown_interval_and_shades_the_mid_in_its
                and ln.get_markerfacecolor() == "white"]
     assert len(squares) >= 2  # the mirrored pair (and the strip's "no difference" squares)
     strip = [ax for ax in fig.axes if "albatross strip" in ax.get_title(loc="left")]
-    assert len(strip) == 1 and "albatross point 1" in text
+    assert len(strip) == 1 and "P = 0.57, strip point 1" in text
 
 
 def test_point_numbers_are_kept_short():
@@ -323,3 +323,22 @@ def test_an_analysis_drawn_whole_inside_a_wider_forest_gets_no_copy_of_its_own()
     pooled = a("pooled_pair", ["l1", "l2"], result=object())  # a fit of its own: keeps its forest
     other_scale = a("md_one", ["z1"], measure="MD")
     assert _contained([one, many, pooled, other_scale]) == {"one_review": "reviews"}
+
+
+def test_card_says_a_verdict_is_provisional_and_words_a_null_effect_as_one():
+    from evidence.plots.card import provisional_text
+
+    assert provisional_text({"provisional": "provisional: 16 result(s) not reachable offline"}) == (
+        "Provisional: 16 results bearing on the claim are in full texts this audit could not read; the "
+        "verdict may change when they are read.")
+    assert provisional_text({"provisional": ""}) == "" and provisional_text(None) == ""
+    rows = frame().iloc[:3].assign(relevance="direct", role="graded")
+    claim = Claim("C42", "s", ("efficacy",), "Massage eases anxiety.", (), {"outcomes": ["anxiety"]}, ("a1",))
+    verdict = {"verdict": "uncertain", "certainty": "very low",
+               "provisional": "provisional: 2 result(s) not reachable offline"}
+    with house_style("double"):
+        fig = card(claim, rows, verdict=verdict, mids=(), res=results(rows, outcomes=None))
+    text = [t.get_text().replace("\n", " ") for t in fig.texts]
+    assert "effect with CI, favours massage" in text  # Abel: CI above 0
+    assert text.count("effect with CI, no clear difference") == 2  # Baker and Cole, whatever their sign
+    assert any(t.startswith("Provisional: 2 results") for t in text)

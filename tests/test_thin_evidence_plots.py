@@ -138,7 +138,7 @@ def test_harvest_has_a_glyph_per_result_and_marks_open_requests():
     assert len(glyphs) == len(rows)  # one per result, nothing dropped
     assert len([ln for ln in ax.lines if ln.get_marker() == "v"]) == 1
     heads = [t.get_text() for t in ax.get_xticklabels()]
-    (b,) = [ln for ln in glyphs if ln.get_marker() == "$b$"]  # the baseline row sits under its heading
+    (b,) = [ln for ln in glyphs if ln.get_marker() == "$\\emptyset$"]  # the baseline row sits under its heading
     assert heads[int(b.get_xdata()[0])] == "anxiety\nbaseline"
     legend = " ".join(t.get_text() for t in fig.legends[0].get_texts())
     for words in ("effect with CI", "P given as a bound", "full text not available",
@@ -168,7 +168,7 @@ def test_card_draws_every_class_says_what_is_missing_and_letters_downgrades():
     assert "Best estimate: SMD 0.40 [0.01, 0.79], 60 participants (1 study)." in text
     assert "\u2295\u2295\u25ef\u25ef low" in text and "Relevance not computed" in text
     for words in ("effect, direction not reported", "P given as a bound", "full text not available",
-                  "not reported", "baseline, not an effect"):
+                  "not reported", "baseline or uncontrolled change, not an effect"):
         assert words in text, words
     lines = [ln for ax in fig.axes for ln in ax.lines]
     squares = [ln for ln in lines if ln.get_marker() == "s"]

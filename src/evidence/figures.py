@@ -182,6 +182,11 @@ def plan(effects: pd.DataFrame, *, analyses: list, mids,
     drawn_albatross = {}  # points drawn -> figure id: a claim whose points another plot shows gets none
     xlims = _shared_xlims(analyses, mids)
     inside = _contained(analyses)
+    where = {}  # condition -> (harvest id, albatross id or ""): where a forest's text rows are drawn
+    for cm in condition_maps():
+        if any(a.condition == cm.condition for a in analyses):
+            rows = condition_rows(cm.key, effects, analyses)
+            where[cm.condition] = (f"harvest_{cm.key}", f"albatross_{cm.key}" if points(rows, res)[0] else "")
     siblings = {}
     for a in analyses:
         if not _estimable(a.rows).empty and a.id not in inside:
@@ -213,7 +218,7 @@ def plan(effects: pd.DataFrame, *, analyses: list, mids,
             width=width,
             draw=_bind(forest, f_rows, a.result, by=f_by, measure=a.measure, mid=mid, width=width,
                        mid_source=mid_src, xlim=xlims.get(_sibling_key(a)), rob=a_rob,
-                       note=_context_note(a, relevance))))
+                       note=" ".join(t for t in (_context_note(a, relevance), _elsewhere(a, where)) if t))))
         if meta_extras and a.result is not None and int(a.result.k) >= MIN_FUNNEL_K:
             specs.append(_funnel_spec(a))
     for cm in condition_maps():
@@ -388,6 +393,15 @@ def _by_outcome(a) -> tuple:
         return a.rows, None
     words = a.rows["outcome"].astype(str).str.replace("_", " ").str.capitalize()
     return a.rows.assign(outcome_heading=words), "outcome_heading"
+
+
+def _elsewhere(a, where: dict) -> str:
+    """For a forest with rows it can only print as text: the figures that draw them with marks."""
+    if a.rows["estimable"].map(as_bool).all() or a.condition not in where:
+        return ""
+    harvest_id, albatross_id = where[a.condition]
+    return ("Rows in grey text have no effect size to draw here; " + harvest_id + " shows each by its result"
+            " class" + (f", and {albatross_id} places those with a P and an n." if albatross_id else "."))
 
 
 def _contained(analyses: list) -> dict[str, str]:

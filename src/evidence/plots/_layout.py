@@ -164,8 +164,8 @@ def auto_xlim(panel: Panel) -> tuple[float, float]:
             wide += vals
             if ln.est is not None and np.isfinite(ln.est):
                 core.append(math.log(ln.est) if panel.log else ln.est)
-    if panel.mid:
-        core.append(abs(panel.mid))
+    if panel.mid:  # the band's edges inside the axis, so a reader sees where the MID lies
+        core.append(abs(panel.mid) * (1.1 if panel.log else 1.25))
     reach_core = max((abs(v) for v in core), default=0.0)
     reach_all = max((abs(v) for v in core + wide), default=1.0)
     reach = reach_all if reach_all <= 3 * max(reach_core, 1e-9) else max(1.5 * reach_core, 1e-9)

@@ -31,6 +31,8 @@ from evidence.plots.results import WITH_P, results
 from evidence.plots.style import FONT_SIZES, GREY, INK, MIN_PT, WIDTHS, check_width
 
 CONTOURS = (0.2, 0.5, 0.8)
+POOLED = ("systematic review", "meta-analysis")  # a review's pooled row: not one trial's P and n
+CENTRE = 0.6  # |x| below which a both-sides pair gets one number, centred (two would collide)
 P_FLOOR = 1e-4  # P below this is drawn at the edge with an arrow
 ASSUMPTION = ("SMD contours assume a two-sample t test with two equal arms (df = n \u2212 2); "
               "P two-sided, reported or computed from the effect and its SE; P below 0.0001 drawn at the edge.")
@@ -66,6 +68,8 @@ class Point:
     direction: int | None  # +1, -1, 0 / None (drawn on both sides)
     bound: bool = False
     basis: str = ""  # where n comes from when not from the two arms ("study n randomised")
+    context: bool = False  # evidence the article does not cite (drawn ringed, keyed)
+    computed: bool = False  # P computed here from the effect and its CI, not reported
 
 
 def point_text(p: Point) -> str:
@@ -75,7 +79,8 @@ def point_text(p: Point) -> str:
     side = ("" if p.direction in (1, -1) else
             "; \u201cno difference\u201d stated, no direction: drawn on both sides" if p.direction == 0 else
             "; direction not reported, drawn on both sides")
-    return f"{p.label}: {p_text(p.p, p.bound)}, {n}{side}"
+    return (f"{p.label}{' (context, not cited)' if p.context else ''}: {p_text(p.p, p.bound)}"
+            f"{' (computed from its CI)' if p.computed else ''}, {n}{side}")
 
 
 def points(rows: pd.DataFrame, res: pd.DataFrame | None = None) -> tuple[list[Point], list[Skipped]]:
@@ -89,6 +94,9 @@ def points(rows: pd.DataFrame, res: pd.DataFrame | None = None) -> tuple[list[Po
             continue
         label = _label(r)
         study = str(r.get("label") or r.get("study_id"))
+        if str(r.get("design") or "") in POOLED:
+            skipped.append(Skipped(study, label, "a review's pooled result (its n is many trials', not one)"))
+            continue
         p = x["p"]
         if p is None or (isinstance(p, float) and math.isnan(p)):
             if cls in WITH_P:
@@ -105,7 +113,9 @@ def points(rows: pd.DataFrame, res: pd.DataFrame | None = None) -> tuple[list[Po
         d = None if d is None or (isinstance(d, float) and math.isnan(d)) else int(d)
         basis = r.get("n_total_basis")
         pts.append(Point(label, float(p), float(n), d, bound=x["p_operator"] == "<",
-                         basis="" if not isinstance(basis, str) else basis))
+                         basis="" if not isinstance(basis, str) else basis,
+                         context=str(r.get("evidence_role") or "") == "context",
+                         computed=bool(x.get("p_computed", False))))
     return pts, skipped
 
 
@@ -133,7 +143,8 @@ def _x(p: float) -> float:
 def albatross(rows: pd.DataFrame, *, width: str = "single", res: pd.DataFrame | None = None):
     """The albatross plot of effects rows (Figure); raises if none can be placed."""
     check_width(width)
-    pts, skipped = points(rows, res)
+    res_all = results(rows) if res is None else res
+    pts, skipped = points(rows, res_all)
     if not pts:
         raise EvidenceError("albatross: no result with a P, a total n and a control group")
     fs = max(FONT_SIZES[width], MIN_PT)
@@ -143,6 +154,11 @@ def albatross(rows: pd.DataFrame, *, width: str = "single", res: pd.DataFrame | 
     # one numbered key line per point, wrapped to the figure width
     key = [m.wrap(f"{i}. {point_text(p)}", W - 10, size=small) for i, p in enumerate(pts, 1)]
     key += [m.wrap("Not drawn: " + skipped_text(skipped) + ".", W - 10, size=small)] if skipped else []
+    no_p = sum(res_all.loc[r, "result_class"] not in WITH_P + ("effect", "effect_sign_unknown")
+               for r in rows["row_id"])
+    key += [m.wrap(f"{no_p} other result{'s' if no_p > 1 else ''} with no P at all (not reported, full text "
+                   "not available, baseline or uncontrolled) are in the condition's harvest plot.",
+                   W - 10, size=small)] if no_p else []
     key += [m.wrap(ASSUMPTION, W - 10, size=small)]
     key_h = sum(1.25 * small * (k.count("\n") + 1) + 0.2 * small for k in key)
     plot_h = 0.62 * W
@@ -177,6 +193,9 @@ def legend_handles(pts: list[Point]) -> list[Line2D]:
     if any(p.direction not in (1, -1, 0) for p in pts):
         handles.append(Line2D([], [], marker="o", ls=":", color=INK, lw=0.5, mfc="white", mec=INK, ms=4,
                               label="direction not reported"))
+    if any(p.context for p in pts):
+        handles.append(Line2D([], [], marker="o", ls="none", ms=7, mfc="none", mec=GREY, mew=0.8,
+                              label="ringed: context, not cited"))
     handles.append(Line2D([], [], color=GREY, lw=0.6, ls=(0, (3, 2)), label="SMD contour"))
     if any(p.bound for p in pts):
         handles.append(Line2D([], [], marker=">", ls="-", color=INK, lw=0.8, ms=3, label="P below a bound"))
@@ -193,18 +212,25 @@ def strip_key(pts: list[Point]) -> str:
         + f": {h.get_label()}" for h in legend_handles(pts)) + "."
 
 
-def _contour_label_at(d: float, n_lo: float, n_hi: float) -> tuple[float, float] | None:
+def _clear(x: float, n: float, busy) -> bool:
+    """No point (nor its number, printed above it) within reach of a label at (x, n)."""
+    return all(not (-0.4 < bx - x < 1.6 and -0.05 < math.log10(n / bn) < 0.2) for bx, bn in busy)
+
+
+def _contour_label_at(d: float, n_lo: float, n_hi: float, busy=()) -> tuple[float, float] | None:
     """(x, n) where contour ``d`` is labelled: its crossing of the first of P = 0.05, 0.01, 0.2,
     0.001 that lies inside the plotted n range, else just under the top of the plot. The contours' n at one P differ by the square
     of their SMD ratio (6x, 2.6x), so labels at one P never collide; at different P they sit
     at different x."""
     for p in (0.05, 0.01, 0.2, 0.001):
         n = _n_at(d, p)
-        if n is not None and n_lo * 1.15 <= n <= n_hi / 1.15:
+        if n is not None and n_lo * 1.15 <= n <= n_hi / 1.15 and _clear(_x(p), n, busy):
             return _x(p), n
-    n = n_hi / 1.3  # no round P inside the range: where the contour meets the top of the plot
-    p = 2 * stats.t.sf(d * math.sqrt(n) / 2, n - 2)
-    return (_x(p), n) if p >= P_FLOOR else None
+    for n in (n_hi / 1.3, n_lo * 1.3):  # no round P free: near the top of the plot, else the bottom
+        p = 2 * stats.t.sf(d * math.sqrt(n) / 2, n - 2)
+        if p >= P_FLOOR and _clear(_x(p), n, busy):
+            return _x(p), n
+    return None
 
 
 def _n_at(d: float, p: float) -> float | None:
@@ -260,13 +286,14 @@ def draw_axes(ax, pts: list[Point], small: float, fs: float) -> None:
     ax.set_yscale("log")
     ax.set_ylim(n_lo, n_hi)
     ns = np.geomspace(max(n_lo, 4), n_hi, 200)
+    busy = [(s * _x(p.p), p.n) for p in pts for s in (-1, 1)]
     for d in CONTOURS:
         pv = 2 * stats.t.sf(d * np.sqrt(ns) / 2, ns - 2)
         keep = pv >= P_FLOOR
         xs, ys = np.array([_x(v) for v in pv[keep]]), ns[keep]
         for sgn in (-1, 1):
             ax.plot(sgn * xs, ys, color=GREY, lw=0.6, ls=(0, (3, 2)), zorder=1)
-        at = _contour_label_at(d, n_lo, n_hi)
+        at = _contour_label_at(d, n_lo, n_hi, busy)
         if at is not None:
             ax.text(at[0] + 0.06, at[1], f"SMD {d}", fontsize=small, color=GREY, ha="left", va="center",
                     zorder=1.5, bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none"})
@@ -289,7 +316,12 @@ def draw_axes(ax, pts: list[Point], small: float, fs: float) -> None:
                 ax.annotate("", xy=(s * min(x + 0.8, xmax), p.n), xytext=(s * x, p.n),
                             arrowprops={"arrowstyle": "-|>", "color": colour, "lw": 0.8}, zorder=3)
             ax.plot([s * x], [p.n], marker=marker, ms=4, mfc=face, mec=colour, mew=0.8, zorder=4, ls="none")
-            tags.append((s * x, p.n, nums))
+            if p.context:
+                ax.plot([s * x], [p.n], marker="o", ms=7, mfc="none", mec=GREY, mew=0.8, zorder=4, ls="none")
+            if len(sides) == 1 or x >= CENTRE:
+                tags.append((s * x, p.n, nums))
+        if len(sides) == 2 and x < CENTRE:  # both marks near the centre: one number over the join
+            tags.append((0.0, p.n, nums))
     for x, n, nums in _merge_tags(tags):
         ax.text(x, n * 1.12, runs(nums), fontsize=small, ha="center", va="bottom", color=INK, zorder=5,
                 bbox={"boxstyle": "square,pad=0.05", "fc": "white", "ec": "none"})

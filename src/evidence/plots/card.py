@@ -12,6 +12,7 @@ outcome, or "relevance not computed" until the grading writes it).
 from __future__ import annotations
 
 import math
+import re
 
 import pandas as pd
 
@@ -38,6 +39,7 @@ from evidence.plots.forestplot import (
     effect_text,
     fmt,
 )
+from evidence.plots.harvest import clear_direction
 from evidence.plots.mapplot import _describe, collapsed_what
 from evidence.plots.results import CLASSES, WITH_P, plain, results
 from evidence.plots.style import FONT_SIZES, MIN_PT
@@ -102,6 +104,18 @@ def best_estimate_text(v) -> str:
             + ".")
 
 
+def provisional_text(v) -> str:
+    """'Provisional: 16 results bearing on the claim are in full texts this audit could not read.'"""
+    text = str((v or {}).get("provisional") or "")
+    if not text.strip() or text.lower() == "nan":
+        return ""
+    m = re.search(r"(\d+) result", text)
+    k = int(m.group(1)) if m else None
+    n = "Some results bearing on the claim are" if k is None else \
+        f"{k} result{'s' if k != 1 else ''} bearing on the claim {'is' if k == 1 else 'are'}"
+    return f"Provisional: {n} in full texts this audit could not read; the verdict may change when they are read."
+
+
 def _letter(i: int) -> str:
     """a, b, ..., z, aa, ab, ...: footnote letters that never run out."""
     return _letter(i // 26 - 1) + chr(ord("a") + i % 26) if i >= 26 else chr(ord("a") + i)
@@ -155,7 +169,9 @@ def gap_lines(claim, rows: pd.DataFrame, n_context: int = 0) -> list[str]:
     if outcomes:
         out.append("No evidence on (outcome): " + ", ".join(outcomes) + ".")
     if conditions:
-        out.append("No evidence in (population as the claim names it): " + ", ".join(conditions) + ".")
+        have = sorted({str(c) for c in rows.get("condition", pd.Series(dtype=str)).dropna()})
+        out.append("Populations the claim names that no result studied: " + ", ".join(conditions)
+                   + (f" (the results studied: {', '.join(have)})." if have else "."))
     return out or ["Every outcome and population the claim names is measured by some result."]
 
 
@@ -180,6 +196,11 @@ def _finite(v) -> bool:
 
 def _line(r, x, strip_no: dict) -> Line:
     label = _describe(r)
+    model = str(r.get("model") or "").strip()
+    if model and model.lower() != "nan" and str(r.get("design") or "") in POOLED_DESIGNS:
+        label += f" [{model}]"  # a review's random- and fixed-effect pools of one set of trials
+    if str(r.get("relevance") or "") == "other population" and not _blank(r.get("condition")):
+        label += f" (population: {r.get('condition')})"
     cls = x["result_class"]
     cells = {"n": _n(r), "result": CLASSES.get(cls, cls)}
     est, lo, hi = x["est"], x["lo"], x["hi"]
@@ -188,6 +209,8 @@ def _line(r, x, strip_no: dict) -> Line:
     ok = _finite(est)
     if cls == "effect" and ok and _finite(lo):
         cells["effect"] = effect_text(est, lo, hi, "") + (COMPUTED_MARK if x["computed_ci"] else "")
+        cells["result"] += {1: ", favours " + case.current().intervention, -1: ", favours control",
+                            0: ", no clear difference"}.get(clear_direction(x), "")
         pooled = str(r.get("design") or "") in POOLED_DESIGNS  # a review's pooled estimate: open diamond
         return Line("diamond" if pooled else "study", label, cells, est=est, lo=lo, hi=hi, size=0.45)
     if cls == "effect_sign_unknown" and ok:
@@ -204,7 +227,8 @@ def _line(r, x, strip_no: dict) -> Line:
         kind = "arrow" if cls == "bound" else "implied"
         return Line(kind, label, cells, est=d, lo=d, hi=d, sides=sides)
     if row_no := strip_no.get(r["row_id"]):
-        cells["effect"] = f"albatross point {row_no}"
+        cells["effect"] = (p_text(x["p"], x["p_operator"] == "<") + ", " if _finite(x["p"]) else "") \
+            + f"strip point {row_no}"
     elif cls in WITH_P and _finite(x["p"]):
         cells["effect"] = p_text(x["p"], x["p_operator"] == "<")
     return Line("text", label, cells)
@@ -238,7 +262,11 @@ def evidence_panels(rows: pd.DataFrame, res: pd.DataFrame, mids, groups, width: 
             if lab in labels:
                 strip_no[r["row_id"]] = labels.index(lab) + 1
     keys = [_panel_key(r, res.loc[r["row_id"]]) for _, r in rows.iterrows()]
-    order = sorted(set(keys), key=lambda k: (k[0] == "", k[0] != "SMD", k))
+    context = (rows.get("role", pd.Series("", index=rows.index)).astype(str) == "context") | \
+        (rows.get("evidence_role", pd.Series("", index=rows.index)).astype(str) == "context")
+    cited = {k for k, c in zip(keys, context, strict=True) if not c}
+    # panels with cited evidence first, context-only panels after them, numberless results last
+    order = sorted(set(keys), key=lambda k: (k[0] == "", k not in cited, k[0] != "SMD", k))
     for key in order:
         lines = []
         inside = pd.Series([k == key for k in keys], index=rows.index)
@@ -255,7 +283,7 @@ def evidence_panels(rows: pd.DataFrame, res: pd.DataFrame, mids, groups, width: 
         if key[0]:
             hit = mids_module.lookup(mids, key[2] or "any", key[0], {key[1]} if key[1] else ())
             mid = hit.mid if hit else None
-            name = axis_label(key[0], key[1]) + ("" if mid else "; no MID")
+            name = axis_label(key[0], key[1]) + (f"; MID {fmt(mid)} ({hit.short_source})" if mid else "; no MID")
         title = (f"{NAMES.get(key[0], key[0])} in {key[1]} units" if key[0] == "MD" else
                  "Standardised mean difference" if key[0] == "SMD" else
                  f"{NAMES.get(key[0], key[0])}" if key[0] else "Results without a number to draw")
@@ -277,8 +305,8 @@ def evidence_panels(rows: pd.DataFrame, res: pd.DataFrame, mids, groups, width: 
     if any(COMPUTED_MARK in ln.cells.get("effect", "") for p in panels for ln in p.lines):
         notes.append(f"{COMPUTED_MARK} 95% CI computed here from the reported numbers, not as printed.")
     if any(p.mid for p in plotted):
-        notes.append("Shaded band: smaller than the minimal important difference in the panel's own units "
-                     "(data/mids.csv).")
+        notes.append("Shaded band: smaller than the minimal important difference (MID) in the panel's own "
+                     "units, as its axis says.")
     strip = None
     if pts:
         fs = FONT_SIZES[width]
@@ -319,7 +347,11 @@ def card(claim, rows: pd.DataFrame, *, verdict=None, downgrades: pd.DataFrame | 
             f"Certainty: {grade_symbols(col(verdict, 'certainty'))}",
             f"Wording gap: {_gap(col(verdict, 'gap'), col(verdict, 'strength'))}"]
     lines, notes = downgrade_lines(downgrades, titles or {})
+    if lines == ["Downgrades: none."] and col(verdict, "certainty") is None:
+        lines = ["Downgrades: not applicable (the claim is not graded)."]
     head += lines
+    if provisional := provisional_text(verdict):
+        head.append(provisional)
     head += gap_lines(claim, graded, len(rows) - len(graded))
     head += [f"Named for this claim but not drawn: {t} ({why})." for t, why in left_out]
     head.append(best_estimate_text(verdict))
@@ -356,10 +388,11 @@ def _text_lines(part: pd.DataFrame, res, strip_no) -> list[Line]:
     """Rows with nothing to draw on an axis, one line per study and class."""
     groups: dict[tuple, list[int]] = {}
     for i, (_, r) in enumerate(part.iterrows()):
-        groups.setdefault((str(r.get("label") or r.get("study_id")), res.loc[r["row_id"]]["result_class"]),
+        alone = r["row_id"] if r["row_id"] in strip_no else ""  # a strip point keeps its own line
+        groups.setdefault((str(r.get("label") or r.get("study_id")), res.loc[r["row_id"]]["result_class"], alone),
                           []).append(i)
     out = []
-    for (study, cls), pos in groups.items():
+    for (study, cls, _alone), pos in groups.items():
         sub = part.iloc[pos]
         if len(pos) == 1:
             r = sub.iloc[0]

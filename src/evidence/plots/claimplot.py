@@ -117,8 +117,9 @@ def claim_summary(verdicts: pd.DataFrame, *, width: str = "double", title: str =
     panel = Panel(lines, axis_label="SMD (Hedges' g)", interrupt=False, xlim=(-reach, reach))
     notes = ["Certainty: GRADE-style, \u2295 = one level. "
              f"Positive SMD favours {case.current().intervention}."]
-    if any(ln.cells.get("effect", "").endswith("\u00a7") for ln in lines):
-        notes.append("\u00a7 On its own scale, not drawn on the SMD axis.")
+    if any("\u00a7" in ln.cells.get("effect", "") for ln in lines):
+        notes.append("\u00a7 A mean difference on its outcome's own scale (e.g. HARS points): not drawn on the "
+                     "SMD axis, which only standardised estimates share.")
     notes.append("On-target results: results on the claim's own outcome, counted by direction; a null "
                  "weighs as much as a benefit.")
     if any("\nfrom: " in ln.cells.get("effect", "") for ln in lines):

@@ -243,6 +243,10 @@ def study_lines(rows: pd.DataFrame, measure: str, weights: dict, arm_columns: li
         if mark:
             flagged.append((label, design, str(r.get("comparator_type", "")), mark))
         cells = {"n_int": _int_text(r.get("n_int")), "n_ctl": _int_text(r.get("n_ctl"))}
+        total = _num(r.get("n_total"))
+        if not (cells["n_int"] and cells["n_ctl"]) and total is not None \
+                and str(r.get("design") or "") not in POOLED_DESIGNS:
+            cells["n_all"] = f"{int(total)} in all"  # the trial's n where its arms are not given
         for c in arm_columns:
             cells[c] = _arm_text(r, c)
         rob = str(r.get("risk_of_bias") or "").strip()
@@ -493,11 +497,17 @@ def forest(rows: pd.DataFrame, result=None, *, measure: str | None = None, commo
     name = NAMES.get(measure, measure)
     if width == "single":  # one column "23/24" saves the width of a gap and a header
         for ln in lines:
-            a, b = ln.cells.pop("n_int", ""), ln.cells.pop("n_ctl", "")
+            a, b, whole = ln.cells.pop("n_int", ""), ln.cells.pop("n_ctl", ""), ln.cells.pop("n_all", "")
             if a or b:
-                ln.cells["n"] = f"{a or chr(8211)}/{b or chr(8211)}"
+                ln.cells["n"] = f"{a or chr(8211)}/{b or chr(8211)}" + (f"\n({whole})" if whole else "")
+            elif whole:
+                ln.cells["n"] = whole
         cols = [Column("n", f"n\n{case.current().intervention}/\n{case.current().control}", align="center")] + arm_cols
     else:
+        for ln in lines:
+            whole = ln.cells.pop("n_all", "")
+            if whole and not ln.cells.get("n_int") and not ln.cells.get("n_ctl"):
+                ln.cells["n_int"] = whole
         cols = [Column("n_int", f"{case.current().intervention.capitalize()}\nn"),
                 Column("n_ctl", f"{case.current().control.capitalize()}\nn")] + arm_cols
     cols.append(Column("effect", f"{name}\n[95% CI]", side="right"))

@@ -17,6 +17,7 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 
 from evidence import case
 from evidence.errors import EvidenceError
@@ -29,7 +30,7 @@ GLYPHS = {  # class -> (marker, filled with the direction colour)
     "effect": ("s", True), "effect_sign_unknown": ("s", False), "estimate_only": ("o", True),
     "bound": (">", True), "p_direction": ("D", True), "no_difference": ("$=$", True),
     "p_only": ("$P$", True), "direction_only": ("^", True), "not_reported": ("x", True),
-    "not_reachable": ("$?$", True), "not_an_effect": ("$b$", True),
+    "not_reachable": ("$?$", True), "not_an_effect": ("$\\emptyset$", True),
 }
 WANTED = "#c0392b"
 CONTEXT_TAG = " (context)"
@@ -51,6 +52,8 @@ def clear_direction(x) -> int | None:
         return d
     lo, hi, p = x.get("lo"), x.get("hi"), x.get("p")
     finite = [v for v in (lo, hi) if v is not None and v == v]
+    if x.get("p_above"):  # "P > .05": not significant, whatever its direction
+        return 0
     if x["result_class"] in ("effect", "effect_sign_unknown") and len(finite) == 2:
         return d if lo > 0 or hi < 0 or (p is not None and p == p and p < 0.05 and (lo > 0) == (hi > 0)) \
             else 0
@@ -84,6 +87,35 @@ def short_timepoint(r) -> str:
     return re.split(r"[(;,]", text)[0].strip() or "time not stated"
 
 
+UNTESTED = ("estimate_only", "direction_only")  # a direction that may come with no CI or P
+
+
+def _size(r, x) -> str:
+    """'n = 40' for a trial row, 'k = 13' for a review's pooled row, '' when neither is known."""
+    k = r.get("k_studies")
+    if str(r.get("design") or "") in ("systematic review", "meta-analysis"):
+        return f"k = {int(float(k))}" if _has(k) else "k not reported"
+    n = x.get("n_total")
+    return f"n = {int(n)}" if _has(n) else ""
+
+
+def _size_text(sizes: list[str]) -> str:
+    """' (n = 40)' from a row's results; the largest when they differ, nothing when none is known."""
+    known = [s for s in sizes if s and not s.endswith("not reported")]
+    if not known:
+        return " (k not reported)" if any(sizes) else ""
+    return f" ({max(known, key=lambda s: int(s.split('= ')[1]))})"
+
+
+def _with_size(label: str, size: str) -> str:
+    """'Lee 2015 (context; k = 9)', 'Kutner 2008 (n = 380)'."""
+    if not size:
+        return label
+    if label.endswith(CONTEXT_TAG):
+        return f"{label[:-1]}; {size[2:]}"
+    return label + size
+
+
 def _has(v) -> bool:
     try:
         return v is not None and v == v and str(v).strip() != ""
@@ -114,7 +146,7 @@ def harvest(rows: pd.DataFrame, *, wanted: pd.DataFrame | None = None, width: st
         raise EvidenceError("harvest: no rows")
     res = results(rows) if res is None else res
     rows = rows.reset_index(drop=True)
-    rkeys, ckeys, cells = [], [], {}
+    rkeys, ckeys, cells, sizes = [], [], {}, {}
     context = rows.get("evidence_role", pd.Series("", index=rows.index)).astype(str) == "context"
     rows = pd.concat([rows[~context], rows[context]])  # context evidence last, set apart below a rule
     for _, r in rows.iterrows():
@@ -124,7 +156,10 @@ def harvest(rows: pd.DataFrame, *, wanted: pd.DataFrame | None = None, width: st
         rkeys += [rk] if rk not in rkeys else []
         ckeys += [ck] if ck not in ckeys else []
         x = res.loc[r["row_id"]]
-        cells.setdefault((rk, ck), []).append((x["result_class"], clear_direction(x), str(r["study_id"]), ck[0]))
+        untested = x["result_class"] in UNTESTED and not _has(x.get("p")) and not x.get("p_above")
+        cells.setdefault((rk, ck), []).append((x["result_class"], clear_direction(x), str(r["study_id"]), ck[0],
+                                               untested))
+        sizes.setdefault(rk, []).append(_size(r, x))
     first = {o: i for i, (o, _t) in reversed(list(enumerate(ckeys)))}
     weeks = {}
     for _, r in rows.iterrows():
@@ -139,7 +174,7 @@ def harvest(rows: pd.DataFrame, *, wanted: pd.DataFrame | None = None, width: st
     small = max(fs - 1, MIN_PT)
     m = _Measure(fs)
     W = WIDTHS[width] * 72
-    row_labels = [f"{s}\nvs {c}" if c else s for s, c in rkeys]
+    row_labels = [_with_size(s, _size_text(sizes.get((s, c), []))) + (f"\nvs {c}" if c else "") for s, c in rkeys]
     col_labels = [f"{o}\n{t}" for o, t in ckeys]
     left = max(m.width(t) for lab in row_labels for t in lab.split("\n")) + 10
     top = max(m.width(t) for lab in col_labels for t in lab.split("\n")) + 8
@@ -150,7 +185,7 @@ def harvest(rows: pd.DataFrame, *, wanted: pd.DataFrame | None = None, width: st
     grid_h = cell_h * len(rkeys)
     used = sorted({cls for v in cells.values() for cls, *_ in v}, key=list(GLYPHS).index)
     has_context = any(s.endswith(CONTEXT_TAG) for s, _c in rkeys)
-    n_handles = len(used) + len({d for v in cells.values() for _c, d, *_ in v}) + (1 if open_wanted & _keys(cells) else 0) + (1 if has_context else 0)
+    n_handles = len(used) + 1 + len({d for v in cells.values() for _c, d, *_ in v}) + (1 if open_wanted & _keys(cells) else 0) + (1 if has_context else 0)
     legend_rows = -(-n_handles // LEGEND_COLUMNS)
     legend_h = legend_rows * 1.6 * small + 6
     H = top + grid_h + legend_h + 16
@@ -179,22 +214,26 @@ def harvest(rows: pd.DataFrame, *, wanted: pd.DataFrame | None = None, width: st
     for (rk, ck), items in cells.items():
         i, j = rkeys.index(rk), ckeys.index(ck)
         k = len(items)
-        for n, (cls, d, _sid, _out) in enumerate(items):
+        for n, (cls, d, _sid, _out, untested) in enumerate(items):
             x = j + (n + 1) / (k + 1)
             mk, filled = GLYPHS.get(cls, ("$?$", True))
+            filled = filled and not untested
             c = colour(d)
             ax.plot([x], [i + 0.5], marker=mk, ms=5.5 if mk.startswith("$") else 4.2,
                     mfc=c if filled else "white", mec=c, mew=0.8, ls="none", zorder=3)
-        if any((sid, outcome) in open_wanted for _c, _d, sid, outcome in items):
+        if any((sid, outcome) in open_wanted for _c, _d, sid, outcome, _u in items):
             ax.plot([j + 0.9], [i + 0.18], marker="v", ms=3.2, color=WANTED, ls="none", zorder=4)
     handles = [Line2D([], [], marker=GLYPHS[c][0], ls="none", ms=5 if GLYPHS[c][0].startswith("$") else 4,
                       mfc=INK if GLYPHS[c][1] else "white", mec=INK, label=CLASSES[c]) for c in used]
     fav = case.current().favours
     shown = {d for v in cells.values() for _c, d, *_ in v}
-    handles += [Line2D([], [], marker="s", ls="none", ms=4, color=colour(d), label=words)
+    handles += [Patch(facecolor=colour(d), edgecolor="none", label=words)
                 for d, words in ((1, fav[1].lower()), (-1, fav[0].lower()),
                                  (0, "no clear difference (CI includes none, P \u2265 0.05)"),
                                  (None, "direction not known")) if d in shown]
+    if any(u for v in cells.values() for *_x, u in v):
+        handles.append(Line2D([], [], marker="o", ls="none", ms=4, mfc="white", mec=INK,
+                              label="open: a direction with no CI or P to test it"))
     if open_wanted & _keys(cells):
         handles.append(Line2D([], [], marker="v", ls="none", ms=3.2, color=WANTED,
                               label="full-text result requested, still open"))
@@ -207,4 +246,4 @@ def harvest(rows: pd.DataFrame, *, wanted: pd.DataFrame | None = None, width: st
 
 
 def _keys(cells) -> set:
-    return {(sid, outcome) for items in cells.values() for _c, _d, sid, outcome in items}
+    return {(sid, outcome) for items in cells.values() for _c, _d, sid, outcome, _u in items}

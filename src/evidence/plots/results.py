@@ -2,7 +2,9 @@
 
 ``results(effects)`` gives one normalised record per row: result class,
 direction (+1 favours the intervention, -1 the control, 0 "no difference"
-stated, None unknown), P (and whether it is a bound), total n, the effect
+stated, None unknown), P (whether it is a bound, whether it was computed here
+from the effect and its SE, and ``p_above`` for a "P > .05" that is no P
+value but says the result is not significant), total n, the effect
 with its CI on the row's scale and the SMD range a P value implies.
 
 effects.csv is gaining ``result_class``, ``direction``, ``p``, ``p_operator``,
@@ -34,7 +36,7 @@ CLASSES = {  # class -> words a board member reads (legend, tags)
     "direction_only": "direction only",
     "not_reported": "not reported",
     "not_reachable": "full text not available",  # the result exists in a paper this audit could not read
-    "not_an_effect": "baseline, not an effect",
+    "not_an_effect": "baseline or uncontrolled change, not an effect",
 }
 DRAWN_AS_EFFECT = ("effect", "effect_sign_unknown", "estimate_only")
 WITH_P = ("bound", "p_direction", "no_difference", "p_only")
@@ -104,10 +106,13 @@ def _record(r, extra) -> dict:
     se = _num(r.get("se")) if cls == "effect" else None
     if se is None and cls in ("effect", "effect_sign_unknown") and lo is not None and hi is not None and hi > lo:
         se = (hi - lo) / (2 * 1.959964)  # SE from a 95% CI
-    if op == ">":  # "P > .05" is not a P value: never drawn as if it were exact
+    above = op == ">" and p is not None and p <= 0.05  # "P > .05": not significant, and no P value
+    if op == ">":  # never drawn as if it were exact
         p, op = None, ""
+    computed = False
     if p is None and est is not None and se:
         p = float(2 * stats.norm.sf(abs(est / se)))  # Wald P from the effect and its SE
+        computed = True
     s_lo, s_hi = _num(r.get("smd_implied_low")), _num(r.get("smd_implied_high"))
     if s_lo is None and cls in WITH_P and p is not None and n_int and n_ctl and n_int > 1 and n_ctl > 1:
         d = implied_smd(p, n_int, n_ctl)
@@ -119,6 +124,7 @@ def _record(r, extra) -> dict:
         else:
             s_lo, s_hi = -d, d
     return {"result_class": cls, "direction": direction, "p": p, "p_operator": op, "n_total": n_total,
+            "p_above": above, "p_computed": computed,
             "est": est, "lo": lo, "hi": hi, "smd_low": s_lo, "smd_high": s_hi,
             "computed_ci": cls == "effect" and (_truth(r.get("ci_computed")) if "ci_computed" in r
                                                  else "CI as reported" not in _text(r.get("derived")))}
