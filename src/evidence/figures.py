@@ -229,8 +229,11 @@ def plan(effects: pd.DataFrame, *, analyses: list, mids,
             id=f"harvest_{cm.key}", title=f"Evidence available: {cm.title}",
             caption=f"{cm.title}: harvest plot (Ogilvie et al., BMC Med Res Methodol 2008;8:8) of every "
                     "reported result of the condition's analyses, one row per study and comparison, one column "
-                    "per outcome and timepoint; the glyph is the result class, its colour the direction; a "
-                    "corner mark flags an open request in data/extraction/wanted.csv. " + sources_caption(rows),
+                    "per outcome and timepoint (each row with its trial's n or its review's k); the glyph is "
+                    "the result class, its colour the direction the result shows beyond chance (grey: a CI "
+                    "through no difference or P \u2265 0.05, whatever the point estimate; open: a direction with "
+                    "no CI or P); context evidence sits below a rule; a corner mark flags an open request in "
+                    "data/extraction/wanted.csv. " + sources_caption(rows),
             input_sha256=digest(rows, wanted if wanted is not None else ""), width="double",
             draw=_bind(harvest, rows, wanted=wanted, res=res)))
         if points(rows, res)[0]:
@@ -238,9 +241,11 @@ def plan(effects: pd.DataFrame, *, analyses: list, mids,
             specs.append(FigureSpec(
                 id=f"albatross_{cm.key}", title=f"Albatross plot: {cm.title}",
                 caption=f"{cm.title}: albatross plot (Harrison et al., Res Synth Methods 2017;8:281-289), "
-                        "two-sided P against total n for every between-group result with a P and an n, left "
-                        "favouring the control, right the intervention; results of unknown direction drawn on "
-                        f"both sides. {ASSUMPTION}",
+                        "two-sided P against total n for every trial's between-group result with a P and an n, "
+                        "left favouring the control, right the intervention; results of unknown direction or "
+                        "with 'no difference' stated drawn on both sides; context evidence ringed; reviews' "
+                        "pooled results listed as not drawn (their n is many trials'). The n is the two arms' "
+                        f"or, where the arms are not given, the trial's n analysed or randomised. {ASSUMPTION}",
                 input_sha256=digest(rows), draw=_bind(albatross, rows, res=res)))
         if _estimable(rows).empty:  # nothing to draw on an axis: the harvest plot shows the condition
             continue

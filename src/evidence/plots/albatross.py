@@ -157,7 +157,7 @@ def albatross(rows: pd.DataFrame, *, width: str = "single", res: pd.DataFrame | 
     no_p = sum(res_all.loc[r, "result_class"] not in WITH_P + ("effect", "effect_sign_unknown")
                for r in rows["row_id"])
     key += [m.wrap(f"{no_p} other result{'s' if no_p > 1 else ''} with no P at all (not reported, full text "
-                   "not available, baseline or uncontrolled) are in the condition's harvest plot.",
+                   "not available, baseline or uncontrolled) are in the harvest plots.",
                    W - 10, size=small)] if no_p else []
     key += [m.wrap(ASSUMPTION, W - 10, size=small)]
     key_h = sum(1.25 * small * (k.count("\n") + 1) + 0.2 * small for k in key)
