@@ -182,11 +182,13 @@ def plan(effects: pd.DataFrame, *, analyses: list, mids,
     drawn_albatross = {}  # points drawn -> figure id: a claim whose points another plot shows gets none
     xlims = _shared_xlims(analyses, mids)
     inside = _contained(analyses)
+    by_condition = {cm.key: condition_rows(cm.key, effects, analyses) for cm in condition_maps()
+                    if any(a.condition == cm.condition for a in analyses)}
     where = {}  # condition -> (harvest id, albatross id or ""): where a forest's text rows are drawn
     for cm in condition_maps():
-        if any(a.condition == cm.condition for a in analyses):
-            rows = condition_rows(cm.key, effects, analyses)
-            where[cm.condition] = (f"harvest_{cm.key}", f"albatross_{cm.key}" if points(rows, res)[0] else "")
+        if cm.key in by_condition:
+            where[cm.condition] = (f"harvest_{cm.key}",
+                                   f"albatross_{cm.key}" if points(by_condition[cm.key], res)[0] else "")
     siblings = {}
     for a in analyses:
         if not _estimable(a.rows).empty and a.id not in inside:
@@ -222,9 +224,9 @@ def plan(effects: pd.DataFrame, *, analyses: list, mids,
         if meta_extras and a.result is not None and int(a.result.k) >= MIN_FUNNEL_K:
             specs.append(_funnel_spec(a))
     for cm in condition_maps():
-        if not any(a.condition == cm.condition for a in analyses):
+        if cm.key not in by_condition:
             continue
-        rows = condition_rows(cm.key, effects, analyses)
+        rows = by_condition[cm.key]
         specs.append(FigureSpec(
             id=f"harvest_{cm.key}", title=f"Evidence available: {cm.title}",
             caption=f"{cm.title}: harvest plot (Ogilvie et al., BMC Med Res Methodol 2008;8:8) of every "

@@ -446,7 +446,7 @@ def effect_rows(studies, outcomes, smd_measure: str = "SMD", split_shared: bool 
         except Unconvertible as exc:
             raise DataError(str(exc), file=outcomes.path, row=row["_line"], field=exc.field) from exc
         cls = classes.annotate(row, eff)
-        cls["n_total"], basis = total_n(row, study, row["study_id"] in multi)
+        n_total, basis = total_n(row, study, row["study_id"] in multi)
         se = math.sqrt(eff["vi"]) if eff["estimable"] else None
         yi = eff["yi"]
         computed = se is not None and eff["ci"] is None  # no CI reported: yi +- 1.959964 SE
@@ -468,7 +468,7 @@ def effect_rows(studies, outcomes, smd_measure: str = "SMD", split_shared: bool 
             "not_estimable_reason": eff["not_estimable_reason"],
             "label": label(study["first_author"], study["year"], study["study_id"]),
             "risk_of_bias": study["risk_of_bias"], "k_studies": row["k_studies"],
-            "i2": row["i2"], "data_type": row["data_type"], **cls,
+            "i2": row["i2"], "data_type": row["data_type"], **cls, "n_total": n_total,
             "ci_computed": computed if se is not None else None,
             **dict(zip(("reported_value", "reported_ci_low", "reported_ci_high"),
                        reported(row, cls["result_class"]), strict=True)),

@@ -107,11 +107,11 @@ def implied_smd(row: dict, result_class: str, direction: int | None) -> tuple:
 
 
 def annotate(row: dict, eff: dict) -> dict:
-    """The columns effects.csv adds for the row: class, direction, P, n and implied SMD."""
+    """The columns effects.csv adds for the row: class, direction, P and implied SMD (its total n is
+    ``build.total_n``'s, which knows the study)."""
     result_class = classify(row, eff)
     direction = _stated_direction(row, eff["yi"] if eff["estimable"] else None)
     low, high, note = implied_smd(row, result_class, direction)
-    n1, n2 = row["n_int"], row["n_ctl"]
     return {"result_class": result_class, "direction": direction, "p": row["p"],
-            "p_operator": row.get("p_operator") or "", "n_total": n1 + n2 if None not in (n1, n2)
-            else None, "smd_implied_low": low, "smd_implied_high": high, "implied_note": note}
+            "p_operator": row.get("p_operator") or "", "smd_implied_low": low, "smd_implied_high": high,
+            "implied_note": note}

@@ -24,14 +24,13 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter
 from scipy import stats
 
-from evidence import case
+from evidence import case, vocabulary
 from evidence.errors import EvidenceError
 from evidence.plots._layout import _Measure
 from evidence.plots.results import WITH_P, results
 from evidence.plots.style import FONT_SIZES, GREY, INK, MIN_PT, WIDTHS, check_width
 
 CONTOURS = (0.2, 0.5, 0.8)
-POOLED = ("systematic review", "meta-analysis")  # a review's pooled row: not one trial's P and n
 CENTRE = 0.6  # |x| below which a both-sides pair gets one number, centred (two would collide)
 P_FLOOR = 1e-4  # P below this is drawn at the edge with an arrow
 ASSUMPTION = ("SMD contours assume a two-sample t test with two equal arms (df = n \u2212 2); "
@@ -94,7 +93,7 @@ def points(rows: pd.DataFrame, res: pd.DataFrame | None = None) -> tuple[list[Po
             continue
         label = _label(r)
         study = str(r.get("label") or r.get("study_id"))
-        if str(r.get("design") or "") in POOLED:
+        if str(r.get("design") or "") in vocabulary.POOLED_DESIGNS:  # not one trial's P and n
             skipped.append(Skipped(study, label, "a review's pooled result (its n is many trials', not one)"))
             continue
         p = x["p"]

@@ -39,9 +39,9 @@ from evidence.plots.forestplot import (
     effect_text,
     fmt,
 )
-from evidence.plots.harvest import clear_direction
+from evidence.plots.mapplot import ROLES as MAP_ROLES
 from evidence.plots.mapplot import _describe, collapsed_what
-from evidence.plots.results import CLASSES, WITH_P, plain, results
+from evidence.plots.results import CLASSES, WITH_P, clear_direction, plain, results
 from evidence.plots.style import FONT_SIZES, MIN_PT
 
 # the inputs' column names, in one place (claims_verdicts.csv, downgrades.csv, relevance.csv)
@@ -363,15 +363,20 @@ def card(claim, rows: pd.DataFrame, *, verdict=None, downgrades: pd.DataFrame | 
     more, more_notes, strip = evidence_panels(rows, res, mids, groups, width)
     panels += more
     notes += more_notes
-    cols = [Column("n", f"n {case.current().intervention}/\n{case.current().control}", align="center"),
-            Column("result", "Result", side="right", align="left", max_frac=0.13),
-            Column("effect", "Estimate\n[95% CI]", side="right", max_frac=0.15)]
+    cols = _columns()
     title = f"{claim.id}: {claim.claim}"
     if rows.empty:  # the header lines only: no table to head
         return render(panels, [], width=width, title=title, footnotes=notes, label_header="",
                       label_frac=0.4)
     return render(panels, cols, width=width, title=title, footnotes=notes, label_header="Source",
                   label_frac=0.4, strip=strip)
+
+
+def _columns() -> list[Column]:
+    """n, result class and estimate: the table of a card or a condition map."""
+    return [Column("n", f"n {case.current().intervention}/\n{case.current().control}", align="center"),
+            Column("result", "Result", side="right", align="left", max_frac=0.13),
+            Column("effect", "Estimate\n[95% CI]", side="right", max_frac=0.15)]
 
 
 def _pt_label(p) -> str:
@@ -408,8 +413,7 @@ def _text_lines(part: pd.DataFrame, res, strip_no) -> list[Line]:
 
 
 
-ROLES = {"cited": "Cited by the article", "included_in_cited_review": "Included in a cited review",
-         "context": "Context, not cited and used for no verdict"}
+ROLES = {**MAP_ROLES, "context": CONTEXT_HEAD}  # the map's role headings; context as on the cards
 
 
 def condition_evidence(rows: pd.DataFrame, *, mids=(), width: str = "double",
@@ -424,9 +428,7 @@ def condition_evidence(rows: pd.DataFrame, *, mids=(), width: str = "double",
     groups = [(heading, role == key) for key, heading in ROLES.items()]
     groups.append(("Role not recorded", ~role.isin(list(ROLES))))
     panels, notes, strip = evidence_panels(rows, res, mids, groups, width)
-    cols = [Column("n", f"n {case.current().intervention}/\n{case.current().control}", align="center"),
-            Column("result", "Result", side="right", align="left", max_frac=0.13),
-            Column("effect", "Estimate\n[95% CI]", side="right", max_frac=0.15)]
+    cols = _columns()
     notes.append(f"Positive values favour {case.current().intervention}.")
     return render(panels, cols, width=width, title=title, footnotes=notes, label_header="Source",
                   label_frac=0.4, strip=strip)

@@ -5,8 +5,8 @@ glyph per reported result: its shape is the result class (effect with CI,
 bound, P only, "no difference", not reported, not reachable...), its colour
 the direction it shows beyond chance (a null result is grey whatever its point
 estimate). A corner mark says a ``wanted.csv`` request for that study and
-outcome is still open. Context evidence sits below a rule. Nothing is pooled or converted: the matrix shows what
-exists, including the gaps.
+outcome is still open. Context evidence sits below a rule. Nothing is pooled
+or converted: the matrix shows what exists, including the gaps.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from evidence import case
+from evidence import case, vocabulary
 from evidence.errors import EvidenceError
 from evidence.plots._layout import _Measure
 from evidence.plots.albatross import FAVOURS_CTL, FAVOURS_INT
-from evidence.plots.results import CLASSES, results
+from evidence.plots.results import CLASSES, clear_direction, results
 from evidence.plots.style import FONT_SIZES, GREY, INK, MIN_PT, WIDTHS, check_width
 
 GLYPHS = {  # class -> (marker, filled with the direction colour)
@@ -39,27 +39,6 @@ LEGEND_COLUMNS = 2
 
 def colour(direction) -> str:
     return {1: FAVOURS_INT, -1: FAVOURS_CTL, 0: GREY}.get(direction, INK)
-
-
-def clear_direction(x) -> int | None:
-    """The direction a cell is coloured by: +1 / -1 only where the result shows it beyond chance
-    (95% CI excluding no difference, or P < 0.05 with a direction), 0 where it does not (a CI
-    through the null, P >= 0.05, "no difference" stated), None where the direction is unknown.
-    A null result is never coloured as a benefit or a harm because of its point estimate."""
-    d = x["direction"]
-    d = None if d is None or d != d else int(d)
-    if d in (None, 0):
-        return d
-    lo, hi, p = x.get("lo"), x.get("hi"), x.get("p")
-    finite = [v for v in (lo, hi) if v is not None and v == v]
-    if x.get("p_above"):  # "P > .05": not significant, whatever its direction
-        return 0
-    if x["result_class"] in ("effect", "effect_sign_unknown") and len(finite) == 2:
-        return d if lo > 0 or hi < 0 or (p is not None and p == p and p < 0.05 and (lo > 0) == (hi > 0)) \
-            else 0
-    if p is not None and p == p:
-        return d if p < 0.05 or x.get("p_operator") == "<" and p <= 0.05 else 0
-    return d
 
 
 def short_timepoint(r) -> str:
@@ -90,21 +69,24 @@ def short_timepoint(r) -> str:
 UNTESTED = ("estimate_only", "direction_only")  # a direction that may come with no CI or P
 
 
-def _size(r, x) -> str:
-    """'n = 40' for a trial row, 'k = 13' for a review's pooled row, '' when neither is known."""
-    k = r.get("k_studies")
-    if str(r.get("design") or "") in ("systematic review", "meta-analysis"):
-        return f"k = {int(float(k))}" if _has(k) else "k not reported"
+def _size(r, x) -> tuple[str, int | None]:
+    """('n', 40) for a trial row, ('k', 13) for a review's pooled row, value None when not known;
+    ('', None) for a trial row without n."""
+    if str(r.get("design") or "") in vocabulary.POOLED_DESIGNS:
+        k = r.get("k_studies")
+        return "k", int(float(k)) if _has(k) else None
     n = x.get("n_total")
-    return f"n = {int(n)}" if _has(n) else ""
+    return ("n", int(n)) if _has(n) else ("", None)
 
 
-def _size_text(sizes: list[str]) -> str:
-    """' (n = 40)' from a row's results; the largest when they differ, nothing when none is known."""
-    known = [s for s in sizes if s and not s.endswith("not reported")]
+def _size_text(sizes: list[tuple[str, int | None]]) -> str:
+    """' (n = 40)' from a row's results; the largest when they differ, ' (k not reported)' for a
+    review that gives none, nothing when no size is known."""
+    known = [(kind, v) for kind, v in sizes if v is not None]
     if not known:
-        return " (k not reported)" if any(sizes) else ""
-    return f" ({max(known, key=lambda s: int(s.split('= ')[1]))})"
+        return " (k not reported)" if any(kind == "k" for kind, _v in sizes) else ""
+    kind, v = max(known, key=lambda s: s[1])
+    return f" ({kind} = {v})"
 
 
 def _with_size(label: str, size: str) -> str:
@@ -185,7 +167,8 @@ def harvest(rows: pd.DataFrame, *, wanted: pd.DataFrame | None = None, width: st
     grid_h = cell_h * len(rkeys)
     used = sorted({cls for v in cells.values() for cls, *_ in v}, key=list(GLYPHS).index)
     has_context = any(s.endswith(CONTEXT_TAG) for s, _c in rkeys)
-    n_handles = len(used) + 1 + len({d for v in cells.values() for _c, d, *_ in v}) + (1 if open_wanted & _keys(cells) else 0) + (1 if has_context else 0)
+    n_handles = (len(used) + 1 + len({d for v in cells.values() for _c, d, *_ in v})
+                 + (1 if open_wanted & _keys(cells) else 0) + (1 if has_context else 0))
     legend_rows = -(-n_handles // LEGEND_COLUMNS)
     legend_h = legend_rows * 1.6 * small + 6
     H = top + grid_h + legend_h + 16

@@ -155,6 +155,27 @@ def _direction(r, extra, cls):
     return None
 
 
+def clear_direction(x) -> int | None:
+    """The direction a cell is coloured by: +1 / -1 only where the result shows it beyond chance
+    (95% CI excluding no difference, or P < 0.05 with a direction), 0 where it does not (a CI
+    through the null, P >= 0.05, "no difference" stated), None where the direction is unknown.
+    A null result is never coloured as a benefit or a harm because of its point estimate."""
+    d = x["direction"]
+    d = None if d is None or d != d else int(d)
+    if d in (None, 0):
+        return d
+    lo, hi, p = x.get("lo"), x.get("hi"), x.get("p")
+    finite = [v for v in (lo, hi) if v is not None and v == v]
+    if x.get("p_above"):  # "P > .05": not significant, whatever its direction
+        return 0
+    if x["result_class"] in ("effect", "effect_sign_unknown") and len(finite) == 2:
+        return d if lo > 0 or hi < 0 or (p is not None and p == p and p < 0.05 and (lo > 0) == (hi > 0)) \
+            else 0
+    if p is not None and p == p:
+        return d if p < 0.05 or x.get("p_operator") == "<" and p <= 0.05 else 0
+    return d
+
+
 # -- fallback until effects.csv has result_class (contract12); delete with it --------------------
 
 def _sheet() -> pd.DataFrame | None:
